@@ -1,0 +1,53 @@
+"""The HybridRoute policy: one set of pydantic models shared by the router, the operator
+and the CRD generator. Nothing here imports router or operator internals."""
+
+from hybridroute_policy.loading import PolicyError, dump_policy, load_policy, parse_policy
+from hybridroute_policy.models import (
+    ApiKeySource,
+    CircuitBreakerPolicy,
+    ComplexityPolicy,
+    ConfidencePolicy,
+    EnergyPolicy,
+    ExamplePolicy,
+    LargeModel,
+    LimitsPolicy,
+    LoggingPolicy,
+    Policy,
+    PricingPolicy,
+    RetryPolicy,
+    ShadowPolicy,
+    SimilarityPolicy,
+    SmallModel,
+    SmallVersion,
+    TierPolicy,
+    TierRule,
+    TimeoutPolicy,
+    Upstream,
+)
+
+__all__ = [
+    "ApiKeySource",
+    "CircuitBreakerPolicy",
+    "ComplexityPolicy",
+    "ConfidencePolicy",
+    "EnergyPolicy",
+    "ExamplePolicy",
+    "LargeModel",
+    "LimitsPolicy",
+    "LoggingPolicy",
+    "Policy",
+    "PolicyError",
+    "PricingPolicy",
+    "RetryPolicy",
+    "ShadowPolicy",
+    "SimilarityPolicy",
+    "SmallModel",
+    "SmallVersion",
+    "TierPolicy",
+    "TierRule",
+    "TimeoutPolicy",
+    "Upstream",
+    "dump_policy",
+    "load_policy",
+    "parse_policy",
+]
