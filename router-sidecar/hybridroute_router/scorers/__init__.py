@@ -2,5 +2,6 @@
 (more likely to need the large model)."""
 
 from hybridroute_router.scorers.base import Scorer
+from hybridroute_router.scorers.heuristic import HeuristicScorer
 
-__all__ = ["Scorer"]
+__all__ = ["HeuristicScorer", "Scorer"]

@@ -1,0 +1,35 @@
+"""Weighted, sticky choice among small-model versions."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+
+from hybridroute_policy import SmallVersion
+
+
+def sticky_bucket(key: str) -> int:
+    """A stable bucket in [0, 10000) for a request id: the same id picks the same version."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 10_000
+
+
+def choose_version(
+    versions: Sequence[SmallVersion], bucket: int, unavailable: Collection[str] = ()
+) -> SmallVersion | None:
+    """Pick a ready version by weight. Versions that are not ready, or listed as
+    unavailable (e.g. circuit open), are never chosen; the remaining weights are
+    rescaled. When every remaining weight is zero, the first remaining version wins."""
+    candidates = [v for v in versions if v.ready and v.name not in unavailable]
+    if not candidates:
+        return None
+    total = sum(v.weight for v in candidates)
+    if total == 0:
+        return candidates[0]
+    point = bucket * total / 10_000
+    acc = 0.0
+    for v in candidates:
+        acc += v.weight
+        if point < acc:
+            return v
+    return candidates[-1]
