@@ -1,0 +1,19 @@
+"""A real local Kubernetes control plane (etcd, kube-apiserver, controllers, scheduler,
+kwok) and Prometheus, run as processes for tests and for ``hybridroute-local up``."""
+
+from hybridroute_localstack.build import BuildError, MissingBinaryError, build_all, find_binary
+from hybridroute_localstack.controlplane import ControlPlane, KubectlError
+from hybridroute_localstack.process import ComponentFailed
+from hybridroute_localstack.prometheus import PrometheusMissing, PrometheusServer
+
+__all__ = [
+    "BuildError",
+    "ComponentFailed",
+    "ControlPlane",
+    "KubectlError",
+    "MissingBinaryError",
+    "PrometheusMissing",
+    "PrometheusServer",
+    "build_all",
+    "find_binary",
+]

@@ -1,0 +1,112 @@
+"""The real Prometheus server (Debian's ``prometheus`` package) scraping loopback targets.
+
+``PrometheusServer(workdir, targets).start()`` writes a scrape config, starts
+``/usr/bin/prometheus`` on a free port with storage in ``workdir`` and waits for
+``/-/ready``; ``query()`` runs an instant PromQL query through the HTTP API.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hybridroute_localstack.commands import prometheus_command
+from hybridroute_localstack.probe import answers, free_port, http_get
+from hybridroute_localstack.process import Component, start, wait_until
+
+PROMETHEUS_HELP = "install it with `apt-get install prometheus` (bash .ci/setup does)"
+SCRAPE_INTERVAL = "1s"
+
+
+class PrometheusMissing(RuntimeError):
+    """No ``prometheus`` binary on PATH."""
+
+
+def prometheus_binary() -> Path:
+    found = shutil.which("prometheus") or (
+        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").is_file() else None
+    )
+    if found is None:
+        raise PrometheusMissing(f"missing: prometheus; {PROMETHEUS_HELP}")
+    return Path(found)
+
+
+def scrape_config(targets: list[str], job: str, interval: str = SCRAPE_INTERVAL) -> dict[str, Any]:
+    """A Prometheus configuration scraping ``targets`` (``host:port``, loopback only)."""
+    for target in targets:
+        host = target.rsplit(":", 1)[0]
+        if host not in ("127.0.0.1", "localhost", "[::1]"):
+            raise ValueError(f"scrape targets must be on loopback, not {target}")
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "scrape_interval": interval,
+                "scrape_timeout": interval,
+                "static_configs": [{"targets": list(targets)}],
+            }
+        ],
+    }
+
+
+@dataclass
+class PrometheusServer:
+    """One Prometheus process; ``url`` is its HTTP address once started."""
+
+    workdir: Path
+    targets: list[str]
+    job: str = "test"
+    die_with_parent: bool = True
+    start_timeout: float = 60.0
+    url: str = ""
+    component: Component | None = field(default=None, repr=False)
+
+    def start(self) -> PrometheusServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "prometheus.yml"
+        config.write_text(yaml.safe_dump(scrape_config(self.targets, self.job)))
+        port = free_port()
+        self.component = start(
+            "prometheus",
+            prometheus_command(prometheus_binary(), config, self.workdir / "data", port),
+            self.workdir / "prometheus.log",
+            die_with_parent=self.die_with_parent,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(
+                self.component,
+                lambda: answers(f"{self.url}/-/ready"),
+                "ready (/-/ready)",
+                timeout=self.start_timeout,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """The ``data.result`` vector of an instant query (empty when nothing matches)."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        body = json.loads(http_get(url))
+        if body.get("status") != "success":
+            raise RuntimeError(f"PromQL {promql!r} failed: {body}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self.component.log_tail(lines) if self.component else "(not started)"
+
+    def log_tails(self, lines: int = 40) -> dict[str, str]:
+        return {"prometheus": self.log_tail(lines)}
+
+    def stop(self) -> None:
+        if self.component is not None:
+            self.component.stop()
