@@ -1,0 +1,246 @@
+"""The HybridRoute spec: the router policy models from ``hybridroute_policy`` plus what only
+the cluster needs (model endpoints, small-model versions, the router Deployment).
+
+The same models validate specs in the operator and generate the CRD's OpenAPI schema
+(``hybridroute_operator.crdgen``). Cross-field rules are written twice, on purpose: as a
+pydantic validator (the operator's own check) and as a CEL rule in ``json_schema_extra``
+(the API server's check, with the same message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from hybridroute_policy import (
+    CircuitBreakerPolicy,
+    ComplexityPolicy,
+    ConfidencePolicy,
+    EnergyPolicy,
+    LimitsPolicy,
+    LoggingPolicy,
+    PricingPolicy,
+    RetryPolicy,
+    ShadowPolicy,
+    SimilarityPolicy,
+    TierPolicy,
+    TimeoutPolicy,
+)
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from hybridroute_operator.api.constants import MAX_VERSION_NAME
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Quantity = Annotated[
+    int | str,
+    Field(
+        union_mode="left_to_right",
+        json_schema_extra={"pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"},
+    ),
+]
+DEFAULT_ROUTER_IMAGE = "ghcr.io/inferensys/hybridroute-router:0.1.0"
+
+EXACTLY_ONE_TARGET = "endpoint needs exactly one of service, selector or url"
+PORT_REQUIRED = "endpoint.port is required with service or selector"
+WEIGHTS_SUM = "small.versions weights must sum to 100"
+NAMES_UNIQUE = "small.versions names must be unique"
+MIN_LE_MAX = "autoscaling.minReplicas must be <= maxReplicas"
+
+
+def _cel(rule: str, message: str) -> JsonValue:
+    return {"rule": rule, "message": message}
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class SecretKeyRef(SpecModel):
+    """A key of a Secret in the route's namespace. Mounted into the router as a file; its
+    value never appears in the policy ConfigMap."""
+
+    name: str = Field(
+        ..., min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
+    )
+    key: str = Field(..., min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class ModelEndpoint(SpecModel):
+    """Where an OpenAI-compatible model server answers: an existing Service, the pods a
+    label selector matches (the operator creates a Service for them), or an external URL."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "[has(self.service), has(self.selector), has(self.url)]"
+                    ".filter(x, x).size() == 1",
+                    EXACTLY_ONE_TARGET,
+                ),
+                _cel("has(self.url) || has(self.port)", PORT_REQUIRED),
+            ]
+        }
+    )
+
+    service: str | None = Field(None, min_length=1, max_length=63, pattern=DNS_LABEL)
+    selector: dict[str, str] | None = Field(None, min_length=1, max_length=16)
+    url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s/]+(/.*)?$")
+    port: int | None = Field(None, ge=1, le=65535)
+    path: str = Field("/v1", max_length=256, pattern=r"^/.*$", description="API base path")
+    api_key_secret_ref: SecretKeyRef | None = None
+    tls_verify: bool = True
+    timeouts: TimeoutPolicy = TimeoutPolicy()
+    max_connections: int = Field(100, ge=1, le=10000)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ModelEndpoint:
+        targets = [self.service is not None, self.selector is not None, self.url is not None]
+        if sum(targets) != 1:
+            raise ValueError(EXACTLY_ONE_TARGET)
+        if self.url is None and self.port is None:
+            raise ValueError(PORT_REQUIRED)
+        return self
+
+
+class LargeSpec(SpecModel):
+    model: str = Field(..., min_length=1, max_length=256, description="model id the server expects")
+    endpoint: ModelEndpoint
+    pricing: PricingPolicy = PricingPolicy()
+    energy: EnergyPolicy = EnergyPolicy()
+
+
+class SmallVersionSpec(SpecModel):
+    name: str = Field(..., min_length=1, max_length=MAX_VERSION_NAME, pattern=DNS_LABEL)
+    weight: int = Field(100, ge=0, le=100, description="percent of small-model traffic")
+    model: str | None = Field(
+        None, min_length=1, max_length=256, description="model id; small.model when unset"
+    )
+    endpoint: ModelEndpoint
+
+
+class SmallSpec(SpecModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("self.versions.map(v, v.weight).sum() == 100", WEIGHTS_SUM),
+                _cel(
+                    "self.versions.all(v, self.versions.exists_one(w, w.name == v.name))",
+                    NAMES_UNIQUE,
+                ),
+            ]
+        }
+    )
+
+    model: str = Field(..., min_length=1, max_length=256, description="default model id")
+    versions: list[SmallVersionSpec] = Field(..., min_length=1, max_length=16)
+    pricing: PricingPolicy = PricingPolicy()
+    energy: EnergyPolicy = EnergyPolicy()
+
+    @model_validator(mode="after")
+    def _versions_consistent(self) -> SmallSpec:
+        names = [v.name for v in self.versions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{NAMES_UNIQUE}, got {names}")
+        total = sum(v.weight for v in self.versions)
+        if total != 100:
+            raise ValueError(f"{WEIGHTS_SUM}, got {total}")
+        return self
+
+
+class PolicySpec(SpecModel):
+    """The routing policy, exactly the router's own models."""
+
+    public_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="model name clients ask for; the route name when unset",
+    )
+    complexity: ComplexityPolicy = ComplexityPolicy()
+    similarity: SimilarityPolicy = SimilarityPolicy()
+    confidence: ConfidencePolicy = ConfidencePolicy()
+    tiers: TierPolicy = TierPolicy()
+    shadow: ShadowPolicy = ShadowPolicy()
+    retries: RetryPolicy = RetryPolicy()
+    circuit_breaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
+    limits: LimitsPolicy = LimitsPolicy()
+    logging: LoggingPolicy = LoggingPolicy()
+
+
+class ResourceList(SpecModel):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class Resources(SpecModel):
+    requests: ResourceList = ResourceList(cpu="100m", memory="128Mi")
+    limits: ResourceList = ResourceList(memory="512Mi")
+
+
+class Autoscaling(SpecModel):
+    """A HorizontalPodAutoscaler for the router; it then owns the replica count."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [_cel("self.minReplicas <= self.maxReplicas", MIN_LE_MAX)]
+        }
+    )
+
+    min_replicas: int = Field(2, ge=1, le=100)
+    max_replicas: int = Field(10, ge=1, le=100)
+    target_cpu_utilization_percentage: int = Field(
+        70, ge=1, le=100, alias="targetCPUUtilizationPercentage"
+    )
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(MIN_LE_MAX)
+        return self
+
+
+class RouterSpec(SpecModel):
+    replicas: int = Field(2, ge=1, le=100)
+    image: str = Field(DEFAULT_ROUTER_IMAGE, min_length=1, max_length=512)
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    resources: Resources = Resources()
+    autoscaling: Autoscaling | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class MonitoringSpec(SpecModel):
+    service_monitor: bool = Field(
+        True, description="create a ServiceMonitor when the monitoring.coreos.com CRDs exist"
+    )
+    interval: str = Field("30s", pattern=r"^[0-9]+(s|m)$")
+
+
+class HybridRouteSpec(SpecModel):
+    large: LargeSpec
+    small: SmallSpec
+    policy: PolicySpec = PolicySpec()
+    router: RouterSpec = RouterSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
+
+
+class SpecError(ValueError):
+    """A spec the operator cannot use, with a message a person can act on."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        msg = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"spec.{where}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_spec(raw: Mapping[str, Any]) -> HybridRouteSpec:
+    try:
+        return HybridRouteSpec.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from exc

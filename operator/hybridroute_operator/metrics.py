@@ -1,0 +1,50 @@
+"""The operator's own Prometheus metrics (one registry per operator, no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class OperatorMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.reconciles = Counter(
+            "hybridroute_operator_reconciles_total",
+            "Reconciles of HybridRoutes by result",
+            ["result"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "hybridroute_operator_reconcile_duration_seconds",
+            "Time to reconcile one HybridRoute",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.errors = Counter(
+            "hybridroute_operator_reconcile_errors_total",
+            "Failed reconciles by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.applies = Counter(
+            "hybridroute_operator_applies_total",
+            "Server-side applies of children by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.drift = Counter(
+            "hybridroute_operator_drift_corrections_total",
+            "Children restored after a change by hand",
+            ["kind"],
+            registry=r,
+        )
+        self.routes = Gauge(
+            "hybridroute_operator_routes",
+            "HybridRoutes known to this operator",
+            registry=r,
+        )

@@ -1,0 +1,326 @@
+"""Reconcile one HybridRoute: observe, render, apply what changed, prune, write status.
+
+Level-based: it reads the latest known object and converges the cluster to it, however
+often and in whatever order it is triggered. The API is reached only through ``kube``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hybridroute_operator.api.constants import LABEL_MANAGED_BY, LABEL_ROUTE, MANAGED_BY
+from hybridroute_operator.api.kinds import (
+    DEPLOYMENT,
+    ENDPOINT_SLICE,
+    PRUNABLE_KINDS,
+    SERVICE,
+    SERVICE_MONITOR,
+)
+from hybridroute_operator.api.spec import HybridRouteSpec, SpecError, parse_spec
+from hybridroute_operator.drift import drifted
+from hybridroute_operator.kube import KubeApi, KubeError
+from hybridroute_operator.metrics import OperatorMetrics
+from hybridroute_operator.observed import (
+    EXTERNAL,
+    LARGE,
+    EndpointHealth,
+    Observed,
+    endpoint_health,
+    router_health,
+    small_target,
+)
+from hybridroute_operator.render import (
+    Manifest,
+    RouteRef,
+    build_policy,
+    key_of,
+    large_service_name,
+    render,
+    router_endpoint,
+    router_name,
+    small_service_name,
+)
+from hybridroute_operator.status import Outcome, build_status, find_problems, same_status
+
+RouteKey = tuple[str, str]
+ChildKey = tuple[str, str, str]
+log = logging.getLogger("hybridroute.operator")
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+API_CHECK_SECONDS = 60.0
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _digest(manifest: Manifest) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class AppliedCache:
+    """What was last applied per route, so unchanged children are not sent again."""
+
+    applied: dict[RouteKey, dict[ChildKey, tuple[str, Manifest]]] = field(default_factory=dict)
+
+    def unchanged(self, route: RouteKey, manifest: Manifest) -> bool:
+        seen = self.applied.get(route, {}).get(key_of(manifest))
+        return seen is not None and seen[0] == _digest(manifest)
+
+    def remember(self, route: RouteKey, manifest: Manifest) -> None:
+        self.applied.setdefault(route, {})[key_of(manifest)] = (_digest(manifest), manifest)
+
+    def desired(self, route: RouteKey, child: ChildKey) -> Manifest | None:
+        seen = self.applied.get(route, {}).get(child)
+        return seen[1] if seen else None
+
+    def keys(self, route: RouteKey) -> set[ChildKey]:
+        return set(self.applied.get(route, {}))
+
+    def forget_child(self, route: RouteKey, child: ChildKey) -> None:
+        self.applied.get(route, {}).pop(child, None)
+
+    def forget_route(self, route: RouteKey) -> None:
+        self.applied.pop(route, None)
+
+
+def route_ref(body: Mapping[str, Any]) -> RouteRef:
+    meta = body["metadata"]
+    return RouteRef(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta["uid"],
+        generation=int(meta.get("generation") or 1),
+    )
+
+
+def _service_for(route: RouteRef, target: str, spec: HybridRouteSpec) -> str | None:
+    """The Service whose endpoints tell a target's readiness (None for external URLs)."""
+    if target == LARGE:
+        endpoint, own = spec.large.endpoint, large_service_name(route)
+    else:
+        version = target.removeprefix("small/")
+        endpoint = next(v.endpoint for v in spec.small.versions if v.name == version)
+        own = small_service_name(route, version)
+    if endpoint.url is not None:
+        return None
+    return endpoint.service or own
+
+
+class Reconciler:
+    def __init__(
+        self, kube: KubeApi, metrics: OperatorMetrics, *, now: Callable[[], str] = utc_now
+    ) -> None:
+        self.kube = kube
+        self.metrics = metrics
+        self.now = now
+        self.cache = AppliedCache()
+        self.routes: dict[RouteKey, dict[str, Any]] = {}
+        self._generations: dict[RouteKey, tuple[str, int]] = {}
+        self._written: dict[RouteKey, dict[str, Any]] = {}
+        self._monitoring: tuple[float, bool] | None = None
+
+    # -- what the handlers feed in -------------------------------------------------------
+    def route_seen(self, body: Mapping[str, Any]) -> RouteKey | None:
+        """Remember the latest object; return its key when it needs a reconcile (a new
+        object or a new generation; status-only updates do not)."""
+        ref = route_ref(body)
+        key = (ref.namespace, ref.name)
+        self.routes[key] = dict(body)
+        self.metrics.routes.set(len(self.routes))
+        if self._generations.get(key) == (ref.uid, ref.generation):
+            return None
+        return key
+
+    def route_gone(self, body: Mapping[str, Any]) -> None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        self.routes.pop(key, None)
+        self.cache.forget_route(key)
+        self._generations.pop(key, None)
+        self._written.pop(key, None)
+        self.metrics.routes.set(len(self.routes))
+
+    def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> RouteKey | None:
+        """A child (or an EndpointSlice of a model Service) changed: the owner's key when
+        it needs a reconcile. Deleted or edited children are forgotten, hence re-applied."""
+        meta = body.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(LABEL_ROUTE)
+        key = (str(meta.get("namespace")), str(owner))
+        if owner is None or key not in self.routes:
+            return None
+        # readiness may have changed
+        trigger = body.get("kind") in (ENDPOINT_SLICE.kind, DEPLOYMENT.kind)
+        child = (str(body.get("apiVersion")), str(body.get("kind")), str(meta.get("name")))
+        desired = self.cache.desired(key, child)
+        if desired is not None and (event_type == "DELETED" or drifted(desired, dict(body))):
+            log.info("child changed by hand, restoring", extra={"route": owner, "child": child[1:]})
+            self.cache.forget_child(key, child)
+            self.metrics.drift.labels(kind=child[1]).inc()
+            trigger = True
+        return key if trigger else None
+
+    def resync(self, key: RouteKey) -> None:
+        """Periodic full pass: re-apply everything (no-ops at the server when unchanged)."""
+        self.cache.forget_route(key)
+
+    # -- the reconcile itself ------------------------------------------------------------
+    async def reconcile(self, key: RouteKey) -> bool:
+        """Returns False when it should be retried (an API error)."""
+        body = self.routes.get(key)
+        if body is None:
+            return True
+        started = time.perf_counter()
+        ref = route_ref(body)
+        try:
+            ok, result = await self._reconcile(ref, key, body)
+        except KubeError as exc:
+            self.metrics.errors.labels(reason=exc.reason or str(exc.status)).inc()
+            log.warning("reconcile failed", extra={"route": ref.name, "error": str(exc)})
+            ok, result = False, "error"
+        self.metrics.reconciles.labels(result=result).inc()
+        self.metrics.duration.observe(time.perf_counter() - started)
+        if ok:
+            self._generations[key] = (ref.uid, ref.generation)
+        return ok
+
+    async def _reconcile(
+        self, ref: RouteRef, key: RouteKey, body: Mapping[str, Any]
+    ) -> tuple[bool, str]:
+        try:
+            spec = parse_spec(body.get("spec") or {})
+        except SpecError as exc:
+            outcome = Outcome("invalid", "InvalidSpec", str(exc))
+            await self._write_status(ref, key, body, None, Observed(), outcome, [], None)
+            return True, "invalid"
+        observed = await self.observe(ref, spec)
+        problems = find_problems(spec, observed)
+        blocking = [p for p in problems if p.blocking]
+        policy = build_policy(ref, spec, observed)
+        children = render(ref, spec, observed)
+        if blocking:  # keep serving the last good policy
+            children = [c for c in children if c["kind"] != "ConfigMap"]
+            outcome = Outcome("blocked", blocking[0].reason, "; ".join(p.message for p in blocking))
+        else:
+            outcome = Outcome("applied")
+        ok = True
+        try:
+            await self._apply(key, children)
+            await self._prune(ref, key, children, observed.service_monitor_api)
+        except KubeError as exc:
+            outcome = Outcome("failed", "ApplyFailed", str(exc)[:1000])
+            self.metrics.errors.labels(reason=exc.reason or str(exc.status)).inc()
+            ok = False
+        good_policy = policy if outcome.kind == "applied" else None
+        await self._write_status(ref, key, body, spec, observed, outcome, problems, good_policy)
+        return ok, outcome.kind
+
+    async def observe(self, ref: RouteRef, spec: HybridRouteSpec) -> Observed:
+        targets = [LARGE, *(small_target(v.name) for v in spec.small.versions)]
+        services = {t: _service_for(ref, t, spec) for t in targets}
+        names = sorted({s for s in services.values() if s})
+        referenced = sorted(
+            {
+                e.service
+                for e in [spec.large.endpoint, *(v.endpoint for v in spec.small.versions)]
+                if e.service
+            }
+        )
+        selector = f"{SERVICE_NAME_LABEL} in ({','.join(names)})"
+        slices, deployment, found = await asyncio.gather(
+            self.kube.list(ENDPOINT_SLICE, ref.namespace, label_selector=selector),
+            self.kube.get(DEPLOYMENT, ref.namespace, router_name(ref)),
+            asyncio.gather(*(self.kube.get(SERVICE, ref.namespace, name) for name in referenced)),
+        )
+        existing = {name for name, svc in zip(referenced, found, strict=True) if svc is not None}
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for item in slices:
+            svc = ((item.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL, "")
+            by_service.setdefault(svc, []).append(item)
+        endpoints: dict[str, EndpointHealth] = {}
+        for target, svc in services.items():
+            if svc is None:
+                endpoints[target] = EXTERNAL
+            else:
+                exists = svc in existing or svc not in referenced
+                endpoints[target] = endpoint_health(by_service.get(svc, []), service_exists=exists)
+        return Observed(
+            endpoints=endpoints,
+            router=router_health(deployment),
+            service_monitor_api=await self._monitoring_api(),
+        )
+
+    async def _monitoring_api(self) -> bool:
+        now = time.monotonic()
+        if self._monitoring is None or now - self._monitoring[0] > API_CHECK_SECONDS:
+            self._monitoring = (now, await self.kube.serves(SERVICE_MONITOR.api_version))
+        return self._monitoring[1]
+
+    async def _apply(self, key: RouteKey, children: list[Manifest]) -> None:
+        todo = [c for c in children if not self.cache.unchanged(key, c)]
+        if not todo:
+            return
+        results = await asyncio.gather(*(self.kube.apply(c) for c in todo), return_exceptions=True)
+        failure: BaseException | None = None
+        for manifest, result in zip(todo, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or result
+                continue
+            self.metrics.applies.labels(kind=manifest["kind"]).inc()
+            self.cache.remember(key, manifest)
+        if failure is not None:
+            raise failure
+
+    async def _prune(
+        self, ref: RouteRef, key: RouteKey, children: list[Manifest], monitoring: bool
+    ) -> None:
+        """Delete children that are no longer rendered (a removed version, a disabled HPA)."""
+        wanted = {key_of(c) for c in children}
+        selector = f"{LABEL_ROUTE}={ref.name},{LABEL_MANAGED_BY}={MANAGED_BY}"
+        for kind in PRUNABLE_KINDS:
+            if kind is SERVICE_MONITOR and not monitoring:
+                continue
+            for item in await self.kube.list(kind, ref.namespace, label_selector=selector):
+                meta = item["metadata"]
+                owners = {o.get("uid") for o in meta.get("ownerReferences") or []}
+                if ref.uid in owners and (kind.api_version, kind.kind, meta["name"]) not in wanted:
+                    log.info(
+                        "pruning child",
+                        extra={"route": ref.name, "child": [kind.kind, meta["name"]]},
+                    )
+                    await self.kube.delete(kind, ref.namespace, meta["name"], uid=meta.get("uid"))
+
+    async def _write_status(
+        self,
+        ref: RouteRef,
+        key: RouteKey,
+        body: Mapping[str, Any],
+        spec: HybridRouteSpec | None,
+        observed: Observed,
+        outcome: Outcome,
+        problems: list[Any],
+        policy: Any,
+    ) -> None:
+        previous = dict(body.get("status") or {})
+        previous.update(self._written.get(key, {}))
+        status = build_status(
+            spec=spec,
+            observed=observed,
+            outcome=outcome,
+            problems=problems,
+            policy=policy,
+            generation=ref.generation,
+            endpoint=router_endpoint(ref),
+            now=self.now(),
+            previous=previous,
+        )
+        if same_status(previous, status):
+            return
+        await self.kube.patch_status(ref.namespace, ref.name, status)
+        self._written[key] = status
