@@ -1,0 +1,318 @@
+"""Pure parts of the router benchmark: parse wrk's output and /proc stat lines, aggregate
+runs by median, and render the Markdown report. No I/O here (run.py does that), so the
+parsing is unit-tested in tests/unit/test_bench_wrkstats.py."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+MARKER = "WRK_JSON "
+
+
+class WrkOutputError(ValueError):
+    """wrk printed no result line, or one that does not parse."""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """One wrk run, as printed by the done() hook of chat.lua. Latencies in microseconds."""
+
+    requests: int
+    duration_us: int
+    errors_connect: int
+    errors_read: int
+    errors_write: int
+    errors_status: int
+    errors_timeout: int
+    p50_us: int
+    p90_us: int
+    p99_us: int
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / (self.duration_us / 1e6) if self.duration_us > 0 else 0.0
+
+    @property
+    def errors(self) -> int:
+        """Non-2xx/3xx answers plus socket errors (connect, read, write, timeout)."""
+        return (
+            self.errors_connect
+            + self.errors_read
+            + self.errors_write
+            + self.errors_status
+            + self.errors_timeout
+        )
+
+
+_FIELDS = tuple(WrkResult.__dataclass_fields__)
+
+
+def parse_wrk_output(text: str) -> WrkResult:
+    """The WRK_JSON line of a wrk run (the last one if several)."""
+    lines = [ln for ln in text.splitlines() if ln.startswith(MARKER)]
+    if not lines:
+        raise WrkOutputError("no WRK_JSON line in wrk output (was -s chat.lua passed?)")
+    try:
+        raw = json.loads(lines[-1][len(MARKER) :])
+    except json.JSONDecodeError as exc:
+        raise WrkOutputError(f"unparsable WRK_JSON line: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise WrkOutputError("WRK_JSON line is not an object")
+    missing = [f for f in _FIELDS if f not in raw]
+    if missing:
+        raise WrkOutputError(f"WRK_JSON line lacks {', '.join(missing)}")
+    values: dict[str, int] = {}
+    for name in _FIELDS:
+        value = raw[name]
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise WrkOutputError(f"WRK_JSON field {name} is not a non-negative number")
+        values[name] = int(value)
+    return WrkResult(**values)
+
+
+def parse_proc_stat_cpu_ticks(stat_line: str) -> int:
+    """utime + stime (clock ticks) from a /proc/<pid>/stat line.
+
+    The command name (field 2) is in parentheses and may itself hold spaces or
+    parentheses, so fields are counted from the last ')'."""
+    end = stat_line.rfind(")")
+    if end < 0:
+        raise ValueError("not a /proc/<pid>/stat line: no ')'")
+    rest = stat_line[end + 1 :].split()
+    # rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+    if len(rest) < 13:
+        raise ValueError("not a /proc/<pid>/stat line: too few fields")
+    return int(rest[11]) + int(rest[12])
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One measured run of one arm at one connection count."""
+
+    arm: str
+    connections: int
+    rep: int
+    result: WrkResult
+    cpu_seconds: float
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        n = self.result.requests
+        return self.cpu_seconds * 1000.0 / n if n else float("nan")
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "arm": self.arm,
+            "connections": self.connections,
+            "rep": self.rep,
+            "cpu_seconds": self.cpu_seconds,
+            "requests_per_second": round(self.result.requests_per_second, 1),
+            "cpu_ms_per_request": round(self.cpu_ms_per_request, 4),
+            "errors": self.result.errors,
+        }
+        out.update(asdict(self.result))
+        return out
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """Medians over the runs of one arm at one connection count; errors are summed."""
+
+    arm: str
+    connections: int
+    runs: int
+    requests_per_second: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float
+    errors: int
+    requests: int
+
+
+def summarize(records: Iterable[RunRecord]) -> list[ArmSummary]:
+    """One summary per (connections, arm), in first-seen order."""
+    groups: dict[tuple[int, str], list[RunRecord]] = {}
+    for rec in records:
+        groups.setdefault((rec.connections, rec.arm), []).append(rec)
+    out = []
+    for (conns, arm), recs in groups.items():
+        out.append(
+            ArmSummary(
+                arm=arm,
+                connections=conns,
+                runs=len(recs),
+                requests_per_second=statistics.median(r.result.requests_per_second for r in recs),
+                p50_ms=statistics.median(r.result.p50_us for r in recs) / 1000.0,
+                p90_ms=statistics.median(r.result.p90_us for r in recs) / 1000.0,
+                p99_ms=statistics.median(r.result.p99_us for r in recs) / 1000.0,
+                cpu_ms_per_request=statistics.median(r.cpu_ms_per_request for r in recs),
+                errors=sum(r.result.errors for r in recs),
+                requests=sum(r.result.requests for r in recs),
+            )
+        )
+    return out
+
+
+def _find(summaries: Sequence[ArmSummary], conns: int, arm: str) -> ArmSummary | None:
+    return next((s for s in summaries if s.connections == conns and s.arm == arm), None)
+
+
+def render_table(summaries: Sequence[ArmSummary], labels: dict[str, str]) -> str:
+    """The per-run-medians table: one row per connection count and arm."""
+    head = (
+        "| connections | system under test | runs | req/s (median) | p50 ms | p90 ms | p99 ms "
+        "| SUT CPU ms/req | errors |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    order = {arm: i for i, arm in enumerate(labels)}
+    rows = [
+        f"| {s.connections} | {labels.get(s.arm, s.arm)} | {s.runs} | "
+        f"{s.requests_per_second:,.0f} | {s.p50_ms:.2f} | {s.p90_ms:.2f} | {s.p99_ms:.2f} | "
+        f"{s.cpu_ms_per_request:.3f} | {s.errors} / {s.requests:,} |\n"
+        for s in sorted(summaries, key=lambda s: (s.connections, order.get(s.arm, len(order))))
+    ]
+    return head + "".join(rows)
+
+
+def render_ratios(summaries: Sequence[ArmSummary], direct: str, ours: str, theirs: str) -> str:
+    """Throughput ratio ours/theirs and latency added over the direct arm, per connection
+    count; a dash where an arm did not run."""
+    head = (
+        "| connections | router / LiteLLM req/s | router added p50 ms | router added p99 ms "
+        "| LiteLLM added p50 ms | LiteLLM added p99 ms |\n"
+        "|---:|---:|---:|---:|---:|---:|\n"
+    )
+    rows = []
+    for conns in sorted({s.connections for s in summaries}):
+        d, o, t = (_find(summaries, conns, a) for a in (direct, ours, theirs))
+        ratio = (
+            f"{o.requests_per_second / t.requests_per_second:.1f}x"
+            if o and t and t.requests_per_second > 0
+            else "-"
+        )
+
+        def added(s: ArmSummary | None, attr: str, d: ArmSummary | None = d) -> str:
+            if s is None or d is None:
+                return "-"
+            return f"{getattr(s, attr) - getattr(d, attr):+.2f}"
+
+        rows.append(
+            f"| {conns} | {ratio} | {added(o, 'p50_ms')} | {added(o, 'p99_ms')} | "
+            f"{added(t, 'p50_ms')} | {added(t, 'p99_ms')} |\n"
+        )
+    return head + "".join(rows)
+
+
+def replace_section(document: str, begin: str, end: str, body: str) -> str:
+    """Put body between the begin and end marker lines of document (appending both markers
+    at the end when absent); everything outside the markers is kept as is."""
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    start = document.find(begin)
+    if start < 0:
+        sep = (
+            ""
+            if not document or document.endswith("\n\n")
+            else ("\n" if document.endswith("\n") else "\n\n")
+        )
+        return f"{document}{sep}{block}\n"
+    stop = document.find(end, start)
+    if stop < 0:
+        raise ValueError(f"found {begin!r} without {end!r}")
+    return document[:start] + block + document[stop + len(end) :]
+
+
+def schedule(
+    connections: Sequence[int], reps: int, arms: Sequence[str]
+) -> list[tuple[int, int, str]]:
+    """(connections, rep, arm) in run order: for each connection count, reps rounds of all
+    arms, the arm order rotated each round (ABC, BCA, CAB...) so that no arm always runs
+    first or last after a pause."""
+    out: list[tuple[int, int, str]] = []
+    for conns in connections:
+        for rep in range(reps):
+            k = rep % len(arms) if arms else 0
+            out.extend((conns, rep, arm) for arm in [*arms[k:], *arms[:k]])
+    return out
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    name: str
+    measured: str
+    target: str
+    ok: bool | None  # None: an arm it needs did not run
+
+
+def check_targets(
+    summaries: Sequence[ArmSummary], direct: str, ours: str, theirs: str
+) -> list[TargetCheck]:
+    """The issue's targets: peak throughput >= 15x LiteLLM's (and about 2,000 req/s),
+    latency added at one connection <= 0.5 ms p50 and <= 2 ms p99, no error at 100
+    connections."""
+
+    def peak(arm: str) -> float | None:
+        values = [s.requests_per_second for s in summaries if s.arm == arm]
+        return max(values) if values else None
+
+    checks = []
+    o_peak, t_peak = peak(ours), peak(theirs)
+    if o_peak is not None and t_peak:
+        ratio = o_peak / t_peak
+        checks.append(
+            TargetCheck(
+                "peak throughput vs LiteLLM",
+                f"{o_peak:,.0f} vs {t_peak:,.0f} req/s = {ratio:.1f}x",
+                ">= 15x",
+                ratio >= 15,
+            )
+        )
+    else:
+        checks.append(TargetCheck("peak throughput vs LiteLLM", "-", ">= 15x", None))
+    checks.append(
+        TargetCheck(
+            "peak throughput",
+            f"{o_peak:,.0f} req/s" if o_peak else "-",
+            ">= 2,000 req/s",
+            None if o_peak is None else o_peak >= 2000,
+        )
+    )
+    o1, d1 = _find(summaries, 1, ours), _find(summaries, 1, direct)
+    for attr, limit in (("p50_ms", 0.5), ("p99_ms", 2.0)):
+        if o1 and d1:
+            added = getattr(o1, attr) - getattr(d1, attr)
+            checks.append(
+                TargetCheck(
+                    f"added latency at 1 connection, {attr[:3]}",
+                    f"{added:+.2f} ms",
+                    f"<= {limit} ms",
+                    added <= limit,
+                )
+            )
+        else:
+            checks.append(
+                TargetCheck(
+                    f"added latency at 1 connection, {attr[:3]}", "-", f"<= {limit} ms", None
+                )
+            )
+    o100 = _find(summaries, 100, ours)
+    checks.append(
+        TargetCheck(
+            "errors at 100 connections",
+            f"{o100.errors} of {o100.requests:,}" if o100 else "-",
+            "0",
+            None if o100 is None else o100.errors == 0,
+        )
+    )
+    return checks
+
+
+def render_checks(checks: Sequence[TargetCheck]) -> str:
+    mark = {True: "met", False: "**missed**", None: "not measured"}
+    head = "| target | measured | goal | result |\n|---|---|---|---|\n"
+    return head + "".join(
+        f"| {c.name} | {c.measured} | {c.target} | {mark[c.ok]} |\n" for c in checks
+    )
