@@ -14,8 +14,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-
-from hybridroute_localstack import ControlPlane, PrometheusServer
+from hybridroute_localstack import ControlPlane, PrometheusFactory
 
 
 @pytest.fixture(scope="session")
@@ -35,29 +34,6 @@ def cluster(control_plane: ControlPlane) -> ControlPlane:
     and owned objects are garbage-collected."""
     control_plane.start_workloads()
     return control_plane
-
-
-class PrometheusFactory:
-    """``factory(targets, job="test")`` starts a Prometheus scraping ``targets``."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._servers: list[PrometheusServer] = []
-
-    def __call__(self, targets: list[str], job: str = "test") -> PrometheusServer:
-        workdir = self._directory / f"prometheus-{len(self._servers)}"
-        server = PrometheusServer(workdir, list(targets), job)
-        self._servers.append(server)
-        return server.start()
-
-    def log_tails(self, lines: int = 40) -> dict[str, str]:
-        return {
-            f"prometheus-{i}": server.log_tail(lines) for i, server in enumerate(self._servers)
-        }
-
-    def stop(self) -> None:
-        for server in self._servers:
-            server.stop()
 
 
 @pytest.fixture

@@ -3,8 +3,13 @@ kwok) and Prometheus, run as processes for tests and for ``hybridroute-local up`
 
 from hybridroute_localstack.build import BuildError, MissingBinaryError, build_all, find_binary
 from hybridroute_localstack.controlplane import ControlPlane, KubectlError
+from hybridroute_localstack.eventually import NotYet, eventually
 from hybridroute_localstack.process import ComponentFailed
-from hybridroute_localstack.prometheus import PrometheusMissing, PrometheusServer
+from hybridroute_localstack.prometheus import (
+    PrometheusFactory,
+    PrometheusMissing,
+    PrometheusServer,
+)
 
 __all__ = [
     "BuildError",
@@ -12,8 +17,11 @@ __all__ = [
     "ControlPlane",
     "KubectlError",
     "MissingBinaryError",
+    "NotYet",
+    "PrometheusFactory",
     "PrometheusMissing",
     "PrometheusServer",
     "build_all",
+    "eventually",
     "find_binary",
 ]

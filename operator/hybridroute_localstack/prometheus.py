@@ -110,3 +110,25 @@ class PrometheusServer:
     def stop(self) -> None:
         if self.component is not None:
             self.component.stop()
+
+
+class PrometheusFactory:
+    """``factory(targets, job="test")`` starts a Prometheus scraping ``targets``;
+    ``stop()`` ends every server it started (the ``prometheus_server`` fixture)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._servers: list[PrometheusServer] = []
+
+    def __call__(self, targets: list[str], job: str = "test") -> PrometheusServer:
+        workdir = self._directory / f"prometheus-{len(self._servers)}"
+        server = PrometheusServer(workdir, list(targets), job)
+        self._servers.append(server)
+        return server.start()
+
+    def log_tails(self, lines: int = 40) -> dict[str, str]:
+        return {f"prometheus-{i}": server.log_tail(lines) for i, server in enumerate(self._servers)}
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.stop()
