@@ -126,6 +126,7 @@ class Reconciler:
         self._generations: dict[RouteKey, tuple[str, int]] = {}
         self._written: dict[RouteKey, dict[str, Any]] = {}
         self._monitoring: tuple[float, bool] | None = None
+        self._services: dict[RouteKey, frozenset[str]] = {}
 
     # -- what the handlers feed in -------------------------------------------------------
     def route_seen(self, body: Mapping[str, Any]) -> RouteKey | None:
@@ -145,6 +146,7 @@ class Reconciler:
         self.cache.forget_route(key)
         self._generations.pop(key, None)
         self._written.pop(key, None)
+        self._services.pop(key, None)
         self.metrics.routes.set(len(self.routes))
 
     def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> RouteKey | None:
@@ -155,8 +157,7 @@ class Reconciler:
         key = (str(meta.get("namespace")), str(owner))
         if owner is None or key not in self.routes:
             return None
-        # readiness may have changed
-        trigger = body.get("kind") in (ENDPOINT_SLICE.kind, DEPLOYMENT.kind)
+        trigger = body.get("kind") == DEPLOYMENT.kind  # router readiness may have changed
         child = (str(body.get("apiVersion")), str(body.get("kind")), str(meta.get("name")))
         desired = self.cache.desired(key, child)
         if desired is not None and (event_type == "DELETED" or drifted(desired, dict(body))):
@@ -165,6 +166,15 @@ class Reconciler:
             self.metrics.drift.labels(kind=child[1]).inc()
             trigger = True
         return key if trigger else None
+
+    def routes_using_slice(self, body: Mapping[str, Any]) -> list[RouteKey]:
+        """Routes whose model readiness depends on this EndpointSlice's Service."""
+        meta = body.get("metadata") or {}
+        service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        namespace = meta.get("namespace")
+        return [
+            key for key, names in self._services.items() if key[0] == namespace and service in names
+        ]
 
     def resync(self, key: RouteKey) -> None:
         """Periodic full pass: re-apply everything (no-ops at the server when unchanged)."""
@@ -225,6 +235,7 @@ class Reconciler:
         targets = [LARGE, *(small_target(v.name) for v in spec.small.versions)]
         services = {t: _service_for(ref, t, spec) for t in targets}
         names = sorted({s for s in services.values() if s})
+        self._services[(ref.namespace, ref.name)] = frozenset(names)
         referenced = sorted(
             {
                 e.service

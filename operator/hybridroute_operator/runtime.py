@@ -1,82 +1,83 @@
-"""Coalescing work queue: many triggers for one route -> one reconcile at a time, and one
-more pass if something changed meanwhile. Level-based: the work reads the latest state."""
+"""The running operator's parts (API client, reconciler, work queue, metrics server,
+periodic resync) and their orderly start and stop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Thread
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import start_http_server
+
+from hybridroute_operator.kube import ClusterAccess, KubeApi, load_access
+from hybridroute_operator.metrics import OperatorMetrics
+from hybridroute_operator.queue import Coalescer
+from hybridroute_operator.reconcile import Reconciler, RouteKey
 
 log = logging.getLogger("hybridroute.operator")
 
 
-class Coalescer:
-    def __init__(
-        self,
-        work: Callable[[Hashable], Awaitable[bool]],
-        *,
-        max_parallel: int = 16,
-        retry_seconds: float = 5.0,
-    ) -> None:
-        """``work(key)`` returns False to be retried after ``retry_seconds``."""
-        self._work = work
-        self._sem = asyncio.Semaphore(max_parallel)
-        self._retry = retry_seconds
-        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
-        self._dirty: set[Hashable] = set()
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
-        self._closed = False
+@dataclass(frozen=True)
+class Options:
+    kubeconfig: Path | None = None
+    resync_seconds: float = 60.0
+    retry_seconds: float = 5.0
+    max_parallel: int = 16
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from the Pod IP
+    metrics_port: int | None = 8080
+    shutdown_grace_seconds: float = 10.0
 
-    def request(self, key: Hashable) -> None:
-        if self._closed:
-            return
-        if key in self._tasks:
-            self._dirty.add(key)
-            return
-        self._tasks[key] = asyncio.get_running_loop().create_task(self._run(key))
 
-    def request_later(self, key: Hashable, delay: float) -> None:
-        if self._closed or key in self._timers:
-            return
-        loop = asyncio.get_running_loop()
+class Runtime:
+    def __init__(self, options: Options, access: ClusterAccess) -> None:
+        self.options = options
+        self.metrics = OperatorMetrics()
+        self.kube = KubeApi(access, max_connections=max(8, options.max_parallel * 2))
+        self.reconciler = Reconciler(self.kube, self.metrics)
+        self.queue: Coalescer[RouteKey] = Coalescer(
+            self.reconciler.reconcile,
+            max_parallel=options.max_parallel,
+            retry_seconds=options.retry_seconds,
+        )
+        self._resync: asyncio.Task[None] | None = None
+        self._metrics_server: tuple[WSGIServer, Thread] | None = None
 
-        def fire() -> None:
-            self._timers.pop(key, None)
-            self.request(key)
+    def start(self) -> None:
+        if self.options.metrics_port is not None:
+            self._metrics_server = start_http_server(
+                self.options.metrics_port, self.options.metrics_host, registry=self.metrics.registry
+            )
+        self._resync = asyncio.get_running_loop().create_task(self._resync_loop())
 
-        self._timers[key] = loop.call_later(delay, fire)
+    async def _resync_loop(self) -> None:
+        """Every resync period, re-apply every route's children (drift the watches missed,
+        e.g. a ServiceMonitor); unchanged objects are no-ops at the API server."""
+        while True:
+            await asyncio.sleep(self.options.resync_seconds)
+            for key in list(self.reconciler.routes):
+                self.reconciler.resync(key)
+                self.queue.request(key)
 
-    @property
-    def busy(self) -> int:
-        return len(self._tasks)
+    async def stop(self) -> None:
+        if self._resync is not None:
+            self._resync.cancel()
+            await asyncio.gather(self._resync, return_exceptions=True)
+        await self.queue.close(self.options.shutdown_grace_seconds)
+        await self.kube.aclose()
+        if self._metrics_server is not None:
+            server, thread = self._metrics_server
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+        log.info("operator stopped")
 
-    async def _run(self, key: Hashable) -> None:
-        try:
-            while True:
-                self._dirty.discard(key)
-                async with self._sem:
-                    try:
-                        ok = await self._work(key)
-                    except Exception:
-                        log.exception("reconcile crashed", extra={"route": str(key)})
-                        ok = False
-                if not ok:
-                    self.request_later(key, self._retry)
-                if key not in self._dirty:
-                    return
-        finally:
-            self._tasks.pop(key, None)
+    def health(self) -> dict[str, Any]:
+        return {"routes": len(self.reconciler.routes), "reconciling": self.queue.busy}
 
-    async def close(self, grace_seconds: float = 10.0) -> None:
-        """Graceful: no new work; running reconciles get ``grace_seconds`` to finish."""
-        self._closed = True
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        tasks = list(self._tasks.values())
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+
+def cluster_access(options: Options) -> ClusterAccess:
+    return load_access(options.kubeconfig)

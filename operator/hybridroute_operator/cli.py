@@ -1,0 +1,70 @@
+"""``hybridroute-operator``: run the HybridRoute operator (kopf) against a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import kopf
+
+from hybridroute_operator.handlers import registry
+from hybridroute_operator.runtime import Options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hybridroute-operator", description=__doc__)
+    p.add_argument("--kubeconfig", type=Path, help="kubeconfig file; in-cluster account when unset")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument(
+        "--all-namespaces", "-A", action="store_true", help="watch the whole cluster"
+    )
+    peering = p.add_mutually_exclusive_group()
+    peering.add_argument(
+        "--standalone", action="store_true", help="no peering (only one replica may run)"
+    )
+    peering.add_argument(
+        "--peering", default="hybridroute-operator", help="kopf peering object (several replicas)"
+    )
+    p.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics; 0 disables")
+    p.add_argument("--metrics-host", default="0.0.0.0")  # noqa: S104
+    p.add_argument("--health-port", type=int, default=8081, help="/healthz for probes; 0 disables")
+    p.add_argument("--resync-seconds", type=float, default=60.0)
+    p.add_argument("--retry-seconds", type=float, default=5.0)
+    p.add_argument("--max-parallel", type=int, default=16, help="routes reconciled at once")
+    p.add_argument("--log-format", choices=["json", "text"], default="json")
+    p.add_argument("--verbose", "-v", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    logging.getLogger("hybridroute.operator").setLevel(logging.INFO)
+    options = Options(
+        kubeconfig=args.kubeconfig,
+        resync_seconds=args.resync_seconds,
+        retry_seconds=args.retry_seconds,
+        max_parallel=args.max_parallel,
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port or None,
+    )
+    liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
+    kopf.run(
+        registry=registry,
+        memo=kopf.Memo(options=options),
+        standalone=args.standalone,
+        peering_name=None if args.standalone else args.peering,
+        priority=args.priority,
+        clusterwide=args.all_namespaces,
+        namespaces=args.namespace,
+        liveness_endpoint=liveness,
+    )
+    return 0

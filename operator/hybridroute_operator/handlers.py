@@ -1,0 +1,104 @@
+"""kopf handlers: thin adapters from watch events to the reconciler. No logic here.
+
+No handler needs a finalizer (no timers, daemons or on.delete): deleting a HybridRoute
+never waits for the operator; its children go by owner-reference garbage collection."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from hybridroute_operator.api.constants import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
+from hybridroute_operator.api.kinds import ENDPOINT_SLICE, WATCHED_CHILD_KINDS
+from hybridroute_operator.reconcile import SERVICE_NAME_LABEL
+from hybridroute_operator.runtime import Options, Runtime, cluster_access
+
+registry = kopf.OperatorRegistry()
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime: Runtime = memo.runtime
+    return runtime
+
+
+@kopf.on.login(registry=registry)
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    access = cluster_access(memo.options)
+    return kopf.ConnectionInfo(
+        server=access.server,
+        ca_path=access.verify if isinstance(access.verify, str) else None,
+        insecure=access.verify is False,
+        certificate_path=access.cert[0] if access.cert else None,
+        private_key_path=access.cert[1] if access.cert else None,
+        token=access.token,
+        scheme="Bearer" if access.token else None,
+    )
+
+
+@kopf.on.startup(registry=registry)
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    options: Options = memo.options
+    settings.posting.level = logging.WARNING
+    settings.scanning.disabled = True
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    runtime = Runtime(options, cluster_access(options))
+    runtime.start()
+    memo.runtime = runtime
+
+
+@kopf.on.cleanup(registry=registry)
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await _runtime(memo).stop()
+
+
+@kopf.on.probe(id="operator", registry=registry)
+def probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
+    return _runtime(memo).health()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+def route_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    body = event["object"]
+    if event["type"] == "DELETED":
+        runtime.reconciler.route_gone(body)
+        return
+    key = runtime.reconciler.route_seen(body)
+    if key is not None:
+        runtime.queue.request(key)
+
+
+def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    key = runtime.reconciler.child_seen(event["type"], event["object"])
+    if key is not None:
+        runtime.queue.request(key)
+
+
+def endpoints_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    for key in runtime.reconciler.routes_using_slice(event["object"]):
+        runtime.queue.request(key)
+
+
+for _kind in WATCHED_CHILD_KINDS:
+    kopf.on.event(
+        group=_kind.group,
+        version=_kind.version,
+        plural=_kind.plural,
+        labels={LABEL_MANAGED_BY: MANAGED_BY},
+        registry=registry,
+        id=f"child-{_kind.plural}",
+    )(child_event)
+
+kopf.on.event(
+    group=ENDPOINT_SLICE.group,
+    version=ENDPOINT_SLICE.version,
+    plural=ENDPOINT_SLICE.plural,
+    labels={SERVICE_NAME_LABEL: kopf.PRESENT},
+    registry=registry,
+    id="endpointslices",
+)(endpoints_event)
