@@ -1,0 +1,63 @@
+"""The HybridRoute spec models: what the operator accepts and the messages it gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hybridroute_operator.api import HybridRouteSpec, SpecError, parse_spec
+
+pytestmark = pytest.mark.unit
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples/02-hybridroute/hybridroute.yaml"
+
+
+def example_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))["spec"]
+    return spec
+
+
+def test_example_hybridroute_parses() -> None:
+    spec = parse_spec(example_spec())
+    assert [v.name for v in spec.small.versions] == ["v3", "v4"]
+    assert spec.large.endpoint.selector == {"app": "llama-70b"}
+    assert spec.policy.complexity.threshold == 0.5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["small"]["versions"][0].update(weight=50), "weights must sum to 100, got 60"),
+        (lambda s: s["small"]["versions"][1].update(name="v3"), "names must be unique"),
+        (
+            lambda s: s["large"]["endpoint"].update(service="big"),
+            "exactly one of service, selector or url",
+        ),
+        (lambda s: s["large"]["endpoint"].pop("port"), "endpoint.port is required"),
+        (
+            lambda s: s["router"].update(autoscaling={"minReplicas": 5, "maxReplicas": 2}),
+            "minReplicas must be <= maxReplicas",
+        ),
+        (
+            lambda s: s["policy"]["complexity"].update(threshold=1.5),
+            "spec.policy.complexity.threshold",
+        ),
+        (lambda s: s.update(surprise=True), "spec.surprise: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_specs_are_rejected_with_a_readable_message(change: Any, message: str) -> None:
+    spec = example_spec()
+    change(spec)
+    with pytest.raises(SpecError, match=message):
+        parse_spec(spec)
+
+
+def test_external_url_needs_no_port_and_may_carry_a_secret_ref() -> None:
+    spec = example_spec()
+    spec["large"]["endpoint"] = {
+        "url": "https://api.example.com/v1",
+        "apiKeySecretRef": {"name": "openai", "key": "api-key"},
+    }
+    parsed = HybridRouteSpec.model_validate(spec)
+    assert parsed.large.endpoint.api_key_secret_ref is not None
