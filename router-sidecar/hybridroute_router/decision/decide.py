@@ -3,12 +3,12 @@ scores out. No I/O, no clock, no randomness (stickiness comes in as a bucket).
 
 The rules form a chain; the first that fires wins (see docs/router.md, "Decision order"):
 
-1. no small version is ready (or all are unavailable)  -> large, no_small_version_ready
-2. tier rule ``large``                                 -> large, tier_large
-3. tier rule ``small``                                 -> small, tier_small
-4. tier rule ``prefer-small``                          -> small, tier_prefer_small (cascade)
-5. complexity score >= threshold                       -> large, complexity_above_threshold
-6. otherwise                                           -> small, complexity_below_threshold (cascade)
+1. no small version ready (or all unavailable) -> large, no_small_version_ready
+2. tier rule ``large``                        -> large, tier_large
+3. tier rule ``small``                        -> small, tier_small
+4. tier rule ``prefer-small``                 -> small, tier_prefer_small (cascade)
+5. complexity score >= threshold              -> large, complexity_above_threshold
+6. otherwise                                  -> small, complexity_below_threshold (cascade)
 """
 
 from __future__ import annotations

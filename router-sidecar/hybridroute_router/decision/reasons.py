@@ -20,6 +20,8 @@ class Reason(StrEnum):
     CONFIDENCE_UNAVAILABLE = "confidence_unavailable"
     FALLBACK_SMALL_TO_LARGE = "fallback_small_to_large"
     FALLBACK_LARGE_TO_SMALL = "fallback_large_to_small"
+    REJECTED = "rejected"
+    """Not a routing decision: the request was refused before one (bad input, overload)."""
 
 
 ALL_REASONS: tuple[str, ...] = tuple(r.value for r in Reason)

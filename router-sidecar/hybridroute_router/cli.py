@@ -1,0 +1,162 @@
+"""``hybridroute-router``: load the policy, build the app, serve it with uvicorn on
+uvloop + httptools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import httpx
+from hybridroute_policy import Policy, PolicyError, load_policy, parse_policy
+
+from hybridroute_router.http.app import Hook, RouterApp
+from hybridroute_router.policy_source.configmap import POLICY_KEY, ConfigMapWatcher
+from hybridroute_router.policy_source.file import FileWatcher
+from hybridroute_router.policy_source.kube import (
+    KubeAccess,
+    KubeConfigError,
+    from_kubeconfig,
+    in_cluster,
+)
+from hybridroute_router.policy_source.reloader import Reloader
+from hybridroute_router.runtime import Options, Runtime
+from hybridroute_router.state import build_state
+from hybridroute_router.telemetry.tracing import Tracing, build_provider
+
+log = logging.getLogger("hybridroute.router")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hybridroute-router",
+        description="OpenAI-compatible router between a large and a small model.",
+    )
+    p.add_argument("--policy", help="policy file (YAML or JSON); watched for changes")
+    p.add_argument(
+        "--policy-configmap",
+        metavar="NAMESPACE/NAME",
+        help=f"also follow this ConfigMap's {POLICY_KEY!r} key via the Kubernetes API",
+    )
+    p.add_argument("--kubeconfig", help="kubeconfig for --policy-configmap (default: in-cluster)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--reload-interval", type=float, default=1.0, help="seconds between policy file checks"
+    )
+    p.add_argument(
+        "--decision-log",
+        metavar="PATH|-|off",
+        help="decision log target; default policy.logging.decisionLog, else stdout",
+    )
+    p.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="uvicorn's per-request access log (off by default: it is costly)",
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    p.add_argument(
+        "--otel-exporter",
+        default="none",
+        choices=["none", "console", "otlp"],
+        help="OpenTelemetry trace exporter (otlp reads the OTEL_EXPORTER_OTLP_* env)",
+    )
+    p.add_argument(
+        "--trace-sample-ratio",
+        type=float,
+        default=0.05,
+        help="head sampling ratio for root spans when tracing is on",
+    )
+    p.add_argument(
+        "--no-trust-request-id",
+        action="store_true",
+        help="always generate request ids, ignoring x-request-id",
+    )
+    return p
+
+
+def _split_configmap(value: str) -> tuple[str, str]:
+    namespace, _, name = value.partition("/")
+    if not namespace or not name:
+        raise SystemExit("--policy-configmap must be NAMESPACE/NAME")
+    return namespace, name
+
+
+def _fetch_configmap_policy(access: KubeAccess, namespace: str, name: str) -> Policy:
+    url = f"{access.server}/api/v1/namespaces/{namespace}/configmaps/{name}"
+    resp = httpx.get(url, headers=access.headers(), verify=access.ssl, timeout=10.0)
+    resp.raise_for_status()
+    text = (resp.json().get("data") or {}).get(POLICY_KEY)
+    if not isinstance(text, str):
+        raise PolicyError(f"configmap/{namespace}/{name} has no {POLICY_KEY!r} key")
+    return parse_policy(text, source=f"configmap/{namespace}/{name}")
+
+
+def build_app(args: argparse.Namespace) -> RouterApp:
+    if not args.policy and not args.policy_configmap:
+        raise SystemExit("hybridroute-router: give --policy PATH and/or --policy-configmap NS/NAME")
+    access: KubeAccess | None = None
+    if args.policy_configmap:
+        namespace, name = _split_configmap(args.policy_configmap)
+        try:
+            access = from_kubeconfig(args.kubeconfig) if args.kubeconfig else in_cluster()
+        except KubeConfigError as exc:
+            raise SystemExit(f"hybridroute-router: {exc}") from exc
+    try:
+        if args.policy:
+            policy, source = load_policy(args.policy), str(args.policy)
+        else:
+            assert access is not None
+            policy = _fetch_configmap_policy(access, namespace, name)
+            source = f"configmap/{namespace}/{name}"
+        state = build_state(policy, source=source)
+    except (PolicyError, httpx.HTTPError, RuntimeError) as exc:
+        raise SystemExit(f"hybridroute-router: cannot start: {exc}") from exc
+    options = Options(decision_log=args.decision_log, trust_request_id=not args.no_trust_request_id)
+    tracing = Tracing(build_provider(args.otel_exporter, args.trace_sample_ratio))
+    rt = Runtime(state, options=options, tracing=tracing)
+    reloader = Reloader(rt)
+    startup: list[Hook] = []
+    shutdown: list[Hook] = []
+    if args.policy:
+        watcher = FileWatcher(args.policy, reloader, interval=args.reload_interval)
+        watcher.prime()
+        startup.append(watcher.start)
+        shutdown.append(watcher.stop)
+    if access is not None:
+        cm = ConfigMapWatcher(access, namespace, name, reloader)
+        startup.append(cm.start)
+        shutdown.append(cm.stop)
+    return RouterApp(rt, on_startup=startup, on_shutdown=shutdown)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}',
+    )
+    app = build_app(args)
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=args.access_log,
+        log_level=args.log_level,
+        server_header=False,
+        date_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Feedback records (docs/router.md, "Feedback log format") and the bounded memory of
+recent requests that user feedback is joined with."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+FORMAT_VERSION = 1
+MAX_COMMENT = 2000
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def prompt_digest(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    model: str
+    version: str | None
+    prompt_sha256: str
+    prompt: str | None
+
+
+class RecentRequests:
+    """The last ``capacity`` requests by id (insertion order, oldest evicted)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, Remembered] = OrderedDict()
+
+    def remember(self, request_id: str, item: Remembered) -> None:
+        self._items[request_id] = item
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def get(self, request_id: str) -> Remembered | None:
+        return self._items.get(request_id)
+
+
+def base_record(
+    kind: str,
+    *,
+    route: str,
+    request_id: str,
+    version: str | None,
+    prompt: str | None,
+    prompt_sha256: str | None,
+    log_prompts: bool,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "ts": now_rfc3339(),
+        "kind": kind,
+        "route": route,
+        "request_id": request_id,
+        "version": version,
+        "prompt_sha256": prompt_sha256,
+    }
+    if log_prompts and prompt is not None:
+        record["prompt"] = prompt
+    return record
+
+
+def user_record(
+    *,
+    route: str,
+    request_id: str,
+    score: float,
+    comment: str | None,
+    remembered: Remembered | None,
+    log_prompts: bool,
+) -> dict[str, Any]:
+    record = base_record(
+        "user",
+        route=route,
+        request_id=request_id,
+        version=remembered.version if remembered else None,
+        prompt=remembered.prompt if remembered else None,
+        prompt_sha256=remembered.prompt_sha256 if remembered else None,
+        log_prompts=log_prompts,
+    )
+    record["score"] = score
+    record["comment"] = comment[:MAX_COMMENT] if comment is not None else None
+    record["model"] = remembered.model if remembered else None
+    return record

@@ -1,0 +1,93 @@
+"""After the response: metrics, the decision log, the memory for feedback, shadow."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from hybridroute_router.feedback import Remembered
+from hybridroute_router.http.completions import maybe_shadow
+from hybridroute_router.http.context import RequestContext
+from hybridroute_router.http.respond import Sent, usage_of
+
+_decoder = msgspec.json.Decoder()
+
+
+def account(ctx: RequestContext, sent: Sent) -> None:
+    rt = ctx.rt
+    m = rt.metrics
+    policy = ctx.state.policy
+    route = policy.route
+    now = time.perf_counter()
+    duration = now - ctx.t0
+    started = ctx.response_started or now
+    overhead = max(started - ctx.t0 - ctx.upstream_seconds, 0.0)
+    if not ctx.stream:
+        overhead = max(duration - ctx.upstream_seconds, 0.0)
+    m.child(m.requests, route, sent.role, sent.version, sent.reason, str(sent.status)).inc()
+    m.child(m.request_duration, route, sent.role).observe(duration)
+    m.child(m.overhead, route).observe(overhead)
+    m.child(m.decision_score, route).observe(ctx.decision.score)
+    if sent.status == 200 and sent.parsed is None and sent.body is not None:
+        try:
+            sent.parsed = _decoder.decode(sent.body)
+        except msgspec.DecodeError:
+            sent.parsed = None
+    prompt_tokens, completion_tokens = usage_of(sent)
+    if prompt_tokens or completion_tokens:
+        model = policy.large if sent.role == "large" else policy.small
+        m.child(m.tokens, route, sent.role, sent.version, "prompt").inc(prompt_tokens)
+        m.child(m.tokens, route, sent.role, sent.version, "completion").inc(completion_tokens)
+        cost = (
+            prompt_tokens * model.pricing.input_per_1k_tokens
+            + completion_tokens * model.pricing.output_per_1k_tokens
+        ) / 1000.0
+        energy = (prompt_tokens + completion_tokens) * model.energy.joules_per_1k_tokens / 1000.0
+        m.child(m.cost, route, sent.role, sent.version).inc(cost)
+        m.child(m.energy, route, sent.role, sent.version).inc(energy)
+    log_prompts = policy.logging.log_prompts
+    d = ctx.decision
+    record: dict[str, Any] = {
+        "time": time.time(),
+        "request_id": ctx.request_id,
+        "route": route,
+        "endpoint": ctx.endpoint,
+        "stream": ctx.stream,
+        "status": sent.status,
+        "model": sent.role,
+        "version": sent.version,
+        "reason": sent.reason,
+        "decision": {
+            "target": d.target,
+            "reason": d.reason.value,
+            "score": d.score,
+            "threshold": d.threshold,
+            "tier": d.tier,
+            "cascade": d.cascade,
+            "scores": d.scores,
+        },
+        "degraded": sent.degraded,
+        "duration_ms": round(duration * 1000, 3),
+        "overhead_ms": round(overhead * 1000, 3),
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "prompt_chars": len(ctx.features.prompt),
+        "prompt_sha256": ctx.extra["prompt_sha256"],
+    }
+    if "small_mean_logprob" in ctx.extra:
+        record["small_mean_logprob"] = ctx.extra["small_mean_logprob"]
+    if log_prompts:
+        record["prompt"] = ctx.features.prompt
+    rt.decision_log.write(record)
+    rt.recent.remember(
+        ctx.request_id,
+        Remembered(
+            sent.role,
+            sent.version if sent.role == "small" else None,
+            ctx.extra["prompt_sha256"],
+            ctx.features.prompt if log_prompts else None,
+        ),
+    )
+    maybe_shadow(ctx, sent)

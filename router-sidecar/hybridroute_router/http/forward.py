@@ -1,0 +1,161 @@
+"""Calling upstreams: retries within a budget, circuit breakers, fallback to the other
+model, and the status the client sees when every option failed."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import SpanKind
+
+from hybridroute_router.decision.decide import Target
+from hybridroute_router.http.errors import HttpError
+from hybridroute_router.upstream.http1 import Response, UpstreamError
+
+if TYPE_CHECKING:
+    from hybridroute_router.http.context import RequestContext
+    from hybridroute_router.upstream.client import UpstreamClient
+
+LARGE_VERSION = "large"
+"""The version label used for the large model in headers and metrics."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    role: Target
+    version: str
+    client: UpstreamClient
+
+
+@dataclass(slots=True)
+class Call:
+    resp: Response
+    cand: Candidate
+    fallback: bool
+
+
+def candidates(ctx: RequestContext, primary: Target) -> list[Candidate]:
+    """Primary first, then the other model as fallback (when a small version exists)."""
+    state = ctx.state
+    version = ctx.decision.version
+    large = Candidate("large", LARGE_VERSION, state.large)
+    if version is None:
+        return [large]
+    small = Candidate("small", version.name, state.small[version.name])
+    return [small, large] if primary == "small" else [large, small]
+
+
+def _retryable(exc: UpstreamError) -> bool:
+    return exc.kind in ("connect", "closed", "pool")
+
+
+async def call_with_fallback(
+    ctx: RequestContext,
+    cands: list[Candidate],
+    encode: Callable[[Candidate], bytes],
+) -> Call:
+    """Send to the first candidate that answers with a non-5xx, non-429 status.
+    A 4xx other than 429 is the client's problem and is returned as is."""
+    rt = ctx.rt
+    policy = ctx.state.policy
+    route = policy.route
+    m = rt.metrics
+    attempts = policy.retries.attempts
+    last: str = "closed"
+    skipped = 0
+    for index, cand in enumerate(cands):
+        breaker = cand.client.breaker
+        now = time.monotonic()
+        if not breaker.allow(now):
+            skipped += 1
+            continue
+        for attempt in range(attempts):
+            if attempt:
+                if not rt.budget.try_spend(time.monotonic()):
+                    break
+                m.child(m.retries, route, cand.role, cand.version).inc()
+            outcome, resp = await _attempt(ctx, cand, encode(cand))
+            now = time.monotonic()
+            if resp is not None and outcome == "ok":
+                breaker.success()
+                return Call(resp, cand, index > 0)
+            last = outcome
+            if outcome == "rate_limited":
+                breaker.success()  # alive but busy: try the other model, not again here
+                break
+            breaker.failure(now)
+            if outcome == "timeout" or breaker.is_open(now):
+                break
+        m.child(m.circuit_open, route, cand.role, cand.version).set(
+            1 if breaker.is_open(time.monotonic()) else 0
+        )
+    if skipped == len(cands):
+        raise HttpError(
+            503,
+            "every upstream for this request is unavailable (circuit open)",
+            code="upstream_unavailable",
+        )
+    if last == "timeout":
+        raise HttpError(504, "the upstream model did not answer in time", code="upstream_timeout")
+    if last == "rate_limited":
+        raise HttpError(503, "the upstream models are rate limiting", code="upstream_busy")
+    raise HttpError(502, f"the upstream model failed ({last})", code="upstream_error")
+
+
+async def _attempt(
+    ctx: RequestContext, cand: Candidate, body: bytes
+) -> tuple[str, Response | None]:
+    rt = ctx.rt
+    m = rt.metrics
+    route = ctx.state.policy.route
+    span: Any = None
+    headers = ctx.forward_headers
+    if rt.tracing.enabled:
+        span = rt.tracing.start(
+            "hybridroute.upstream",
+            parent=ctx.trace_context,
+            kind=SpanKind.CLIENT,
+            attributes={
+                "hybridroute.model": cand.role,
+                "hybridroute.version": cand.version,
+                "gen_ai.request.model": cand.client.model,
+            },
+        )
+        headers = ctx.forward_headers_without_trace + rt.tracing.inject(span)
+    t0 = time.perf_counter()
+    outcome = "ok"
+    resp: Response | None = None
+    try:
+        resp = await cand.client.post(ctx.endpoint, body, headers)
+        status = resp.status
+        if status >= 500:
+            outcome = f"http_{status}"
+        elif status == 429:
+            outcome = "rate_limited"
+        if outcome != "ok":
+            with contextlib.suppress(UpstreamError):
+                await resp.read()  # small error body: keeps the connection reusable
+            resp = None
+    except UpstreamError as exc:
+        outcome = "timeout" if exc.kind == "timeout" else exc.kind
+    elapsed = time.perf_counter() - t0
+    ctx.upstream_seconds += elapsed
+    m.child(
+        m.upstream_duration,
+        route,
+        cand.role,
+        cand.version,
+        outcome if outcome in _OUTCOMES else "http_error",
+    ).observe(elapsed)
+    if span is not None:
+        span.set_attribute("hybridroute.outcome", outcome)
+        if outcome != "ok":
+            rt.tracing.fail(span, outcome)
+        span.end()
+    return outcome, resp
+
+
+_OUTCOMES = frozenset({"ok", "timeout", "connect", "closed", "protocol", "pool", "rate_limited"})

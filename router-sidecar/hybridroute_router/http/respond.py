@@ -1,0 +1,200 @@
+"""Sending upstream responses to the client: headers, streaming pass-through, and the
+usage/answer information the accounting needs afterwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from hybridroute_router.asgi_types import Send
+from hybridroute_router.http.context import RequestContext
+from hybridroute_router.http.errors import error_body
+from hybridroute_router.http.forward import Candidate
+from hybridroute_router.upstream.http1 import Response, UpstreamError
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+_DROP = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"date",
+        b"server",
+        b"proxy-connection",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"content-encoding",
+    }
+)
+
+
+@dataclass(slots=True)
+class Sent:
+    """What was sent, for accounting after the response is complete."""
+
+    status: int
+    role: str
+    version: str
+    reason: str
+    degraded: bool
+    body: bytes | None = None
+    """Non-streaming body (for usage and the shadow comparison)."""
+    usage_chunk: bytes | None = None
+    """Streaming: the last chunk that carried a usage object."""
+    parsed: Any = None
+
+
+def routing_headers(
+    ctx: RequestContext, cand: Candidate, reason: str, degraded: bool
+) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-hybridroute-model", cand.client.model.encode("latin-1", "replace")),
+        (b"x-hybridroute-version", cand.version.encode("latin-1", "replace")),
+        (b"x-hybridroute-reason", reason.encode()),
+        (b"x-hybridroute-request-id", ctx.request_id.encode()),
+    ]
+    if degraded:
+        headers.append((b"x-hybridroute-degraded", b"true"))
+    return headers
+
+
+def passthrough_headers(resp: Response) -> list[tuple[bytes, bytes]]:
+    return [
+        (k, v) for k, v in resp.headers if k not in _DROP and not k.startswith(b"x-hybridroute-")
+    ]
+
+
+async def send_body(
+    ctx: RequestContext,
+    send: Send,
+    cand: Candidate,
+    status: int,
+    upstream_headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    reason: str,
+    degraded: bool,
+) -> Sent:
+    headers = upstream_headers + routing_headers(ctx, cand, reason, degraded)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return Sent(status, cand.role, cand.version, reason, degraded, body=body)
+
+
+async def send_buffered(
+    ctx: RequestContext, send: Send, resp: Response, cand: Candidate, reason: str, degraded: bool
+) -> Sent:
+    try:
+        body = await resp.read()
+    except UpstreamError as exc:
+        status = 504 if exc.kind == "timeout" else 502
+        body = error_body(
+            status, "the upstream model failed while answering", code="upstream_error"
+        )
+        return await send_body(
+            ctx,
+            send,
+            cand,
+            status,
+            [(b"content-type", b"application/json")],
+            body,
+            reason,
+            degraded,
+        )
+    return await send_body(
+        ctx, send, cand, resp.status, passthrough_headers(resp), body, reason, degraded
+    )
+
+
+async def send_stream(
+    ctx: RequestContext, send: Send, resp: Response, cand: Candidate, reason: str, degraded: bool
+) -> Sent:
+    """Pass the body through chunk by chunk as it arrives (never buffered whole). A
+    failure after the first byte ends the stream with an SSE error event, which the
+    OpenAI SDKs raise as an APIError."""
+    headers = passthrough_headers(resp) + routing_headers(ctx, cand, reason, degraded)
+    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+    sent = Sent(resp.status, cand.role, cand.version, reason, degraded)
+    try:
+        while (chunk := await resp.next_chunk()) is not None:
+            if b'"usage"' in chunk:
+                sent.usage_chunk = chunk
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except UpstreamError as exc:
+        resp.close()
+        event = _encoder.encode(
+            {
+                "error": {
+                    "message": f"upstream stream failed: {exc.kind}",
+                    "type": "upstream_error",
+                    "param": None,
+                    "code": "upstream_stream_error",
+                }
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": b"data: " + event + b"\n\n", "more_body": True}
+        )
+        sent.status = 599  # recorded as a failed stream; the client already has 200
+    finally:
+        resp.close()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return sent
+
+
+def sse_events(data: bytes) -> list[Any]:
+    """Decoded JSON payloads of the ``data:`` lines of an SSE body (others skipped)."""
+    out = []
+    for line in data.split(b"\n"):
+        if line.startswith(b"data:"):
+            payload = line[5:].strip()
+            if payload and payload != b"[DONE]":
+                try:
+                    out.append(_decoder.decode(payload))
+                except msgspec.DecodeError:
+                    continue
+    return out
+
+
+def usage_of(sent: Sent) -> tuple[int, int]:
+    """(prompt_tokens, completion_tokens) reported by the upstream, 0 when absent."""
+    usage: Any = None
+    if sent.parsed is not None and isinstance(sent.parsed, dict):
+        usage = sent.parsed.get("usage")
+    elif sent.usage_chunk is not None:
+        for event in sse_events(sent.usage_chunk):
+            if isinstance(event, dict) and isinstance(event.get("usage"), dict):
+                usage = event["usage"]
+    if not isinstance(usage, dict):
+        return 0, 0
+    p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return (p if isinstance(p, int) else 0, c if isinstance(c, int) else 0)
+
+
+def strip_logprobs(parsed: Any) -> None:
+    """Null the logprobs the router added for the cascade (the client did not ask)."""
+    if isinstance(parsed, dict) and isinstance(parsed.get("choices"), list):
+        for choice in parsed["choices"]:
+            if isinstance(choice, dict) and "logprobs" in choice:
+                choice["logprobs"] = None
+
+
+def strip_sse_logprobs(data: bytes) -> bytes:
+    lines = []
+    for line in data.split(b"\n"):
+        if line.startswith(b"data:") and b'"logprobs"' in line:
+            try:
+                event = _decoder.decode(line[5:].strip())
+            except msgspec.DecodeError:
+                lines.append(line)
+                continue
+            strip_logprobs(event)
+            line = b"data: " + _encoder.encode(event)
+        lines.append(line)
+    return b"\n".join(lines)

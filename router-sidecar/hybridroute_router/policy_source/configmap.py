@@ -1,0 +1,120 @@
+"""Follow one ConfigMap's ``policy.yaml`` through the Kubernetes API: GET it, then WATCH
+it from its resourceVersion; reconnect with back-off, re-list on 410 Gone. A deleted or
+invalid document leaves the last good policy in force."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import httpx
+
+from hybridroute_router.policy_source.kube import KubeAccess
+from hybridroute_router.policy_source.reloader import Reloader
+
+log = logging.getLogger("hybridroute.router.policy")
+POLICY_KEY = "policy.yaml"
+
+
+class ConfigMapWatcher:
+    def __init__(
+        self,
+        access: KubeAccess,
+        namespace: str,
+        name: str,
+        reloader: Reloader,
+        *,
+        key: str = POLICY_KEY,
+        watch_timeout: int = 300,
+    ) -> None:
+        self.access = access
+        self.namespace = namespace
+        self.name = name
+        self.key = key
+        self.reloader = reloader
+        self.watch_timeout = watch_timeout
+        self.source = f"configmap/{namespace}/{name}"
+        self._task: asyncio.Task[None] | None = None
+        self.synced = asyncio.Event()
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.access.server,
+            verify=self.access.ssl,
+            timeout=httpx.Timeout(10.0, read=self.watch_timeout + 30.0),
+        )
+
+    async def _apply(self, obj: dict[str, Any]) -> None:
+        data = obj.get("data") or {}
+        text = data.get(self.key)
+        if not isinstance(text, str):
+            log.error("%s has no %r key; keeping the current policy", self.source, self.key)
+            return
+        await self.reloader.offer(text, source=self.source, kind="configmap")
+
+    async def sync_once(self, client: httpx.AsyncClient) -> str | None:
+        """GET the ConfigMap and offer it; returns its resourceVersion (None if absent)."""
+        path = f"/api/v1/namespaces/{self.namespace}/configmaps/{self.name}"
+        resp = await client.get(path, headers=self.access.headers())
+        if resp.status_code == 404:
+            log.warning("%s not found; keeping the current policy", self.source)
+            return None
+        resp.raise_for_status()
+        obj = resp.json()
+        await self._apply(obj)
+        self.synced.set()
+        return str(obj["metadata"]["resourceVersion"])
+
+    async def watch(self, client: httpx.AsyncClient, version: str | None) -> None:
+        params: dict[str, str | int] = {
+            "watch": "true",
+            "fieldSelector": f"metadata.name={self.name}",
+            "timeoutSeconds": self.watch_timeout,
+            "allowWatchBookmarks": "true",
+        }
+        if version:
+            params["resourceVersion"] = version
+        path = f"/api/v1/namespaces/{self.namespace}/configmaps"
+        async with client.stream("GET", path, params=params, headers=self.access.headers()) as resp:
+            resp.raise_for_status()
+            async for line in resp.aiter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        return  # expired resourceVersion: re-list
+                    raise RuntimeError(f"watch error: {obj.get('message')}")
+                if kind in ("ADDED", "MODIFIED"):
+                    await self._apply(obj)
+                    self.synced.set()
+                elif kind == "DELETED":
+                    log.warning("%s deleted; keeping the current policy", self.source)
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        async with self._client() as client:
+            while True:
+                try:
+                    version = await self.sync_once(client)
+                    await self.watch(client, version)
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("%s: %s; retrying in %.1fs", self.source, exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

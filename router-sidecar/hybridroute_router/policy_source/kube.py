@@ -1,0 +1,98 @@
+"""Just enough Kubernetes API access for one ConfigMap, with plain httpx: the in-cluster
+service account (token + CA) or a kubeconfig file (server, CA, token or client cert)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class KubeConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class KubeAccess:
+    server: str
+    ssl: ssl.SSLContext | bool
+    token_file: str | None = None
+    token: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        token = self.token
+        if self.token_file is not None:  # re-read: projected tokens rotate
+            token = Path(self.token_file).read_text(encoding="utf-8").strip()
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def in_cluster() -> KubeAccess:
+    host, port = (
+        os.environ.get("KUBERNETES_SERVICE_HOST"),
+        os.environ.get("KUBERNETES_SERVICE_PORT"),
+    )
+    if not host or not port:
+        raise KubeConfigError("not in a cluster (KUBERNETES_SERVICE_HOST unset); pass --kubeconfig")
+    if ":" in host:
+        host = f"[{host}]"
+    ctx = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
+    return KubeAccess(f"https://{host}:{port}", ctx, token_file=str(SERVICE_ACCOUNT / "token"))
+
+
+def _materialise(entry: dict[str, Any], key: str, workdir: Path) -> str | None:
+    """A path for ``key`` or ``key-data`` (base64) of a kubeconfig entry."""
+    if entry.get(key):
+        return str(entry[key])
+    data = entry.get(f"{key}-data")
+    if not data:
+        return None
+    path = workdir / key
+    path.write_bytes(base64.b64decode(data))
+    path.chmod(0o600)
+    return str(path)
+
+
+def from_kubeconfig(path: str | Path) -> KubeAccess:
+    try:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KubeConfigError(f"cannot read kubeconfig {path}: {exc}") from exc
+    try:
+        name = config["current-context"]
+        context = next(c["context"] for c in config["contexts"] if c["name"] == name)
+        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+        user = next(
+            (
+                u.get("user") or {}
+                for u in config.get("users", [])
+                if u["name"] == context.get("user")
+            ),
+            {},
+        )
+    except (KeyError, StopIteration, TypeError) as exc:
+        raise KubeConfigError(f"kubeconfig {path}: no usable current context ({exc})") from exc
+    server = str(cluster["server"]).rstrip("/")
+    workdir = Path(tempfile.mkdtemp(prefix="hybridroute-kube-"))
+    ctx: ssl.SSLContext | bool = True
+    if server.startswith("https://"):
+        if cluster.get("insecure-skip-tls-verify"):
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            ctx = ssl.create_default_context(
+                cafile=_materialise(cluster, "certificate-authority", workdir)
+            )
+        cert = _materialise(user, "client-certificate", workdir)
+        key = _materialise(user, "client-key", workdir)
+        if cert and key:
+            ctx.load_cert_chain(cert, key)
+    return KubeAccess(server, ctx, token_file=user.get("tokenFile"), token=user.get("token"))

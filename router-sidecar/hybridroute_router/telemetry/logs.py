@@ -1,0 +1,84 @@
+"""JSON-lines sinks for the decision log and the feedback log.
+
+Writes are buffered in memory and flushed by a background task (every
+``flush_seconds``) and on close, so logging costs no system call per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from typing import IO, Any
+
+import msgspec
+
+_encoder = msgspec.json.Encoder()
+
+
+class JsonlSink:
+    def __init__(self, path: str | None, *, flush_seconds: float = 0.5) -> None:
+        """``path`` None or '-' writes to stdout."""
+        self.path = path
+        self._owned = path not in (None, "-")
+        self._fh: IO[bytes] = (
+            open(path, "ab") if self._owned and path is not None else sys.stdout.buffer  # noqa: SIM115
+        )
+        self._buf: list[bytes] = []
+        self.flush_seconds = flush_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._buf.append(_encoder.encode(record) + b"\n")
+        if len(self._buf) >= 4096:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf.clear()
+            try:
+                self._fh.write(data)
+                self._fh.flush()
+            except (OSError, ValueError):
+                pass  # a full disk or closed stdout must never fail a request
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flusher())
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            self.flush()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.flush()
+        if self._owned:
+            self._fh.close()
+
+
+class NullSink(JsonlSink):
+    """Discards records (decision log switched off)."""
+
+    def __init__(self) -> None:
+        self.path = None
+        self._buf = []
+        self._task = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
+    def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

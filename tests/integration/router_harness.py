@@ -1,0 +1,258 @@
+"""Real HTTP servers on loopback for the router's tests: OpenAI-compatible upstream
+test servers (configurable: slow, failing, streaming, with logprobs) and the router
+itself, each under uvicorn in a background thread with its own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import uvicorn
+
+from hybridroute_router.asgi_types import Receive, Scope, Send
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on 127.0.0.1 (a free port) in a daemon thread."""
+
+    def __init__(self, app: Any, *, port: int = 0) -> None:
+        self.config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+            lifespan="on", access_log=False, log_level="warning",
+        )
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[ServerThread]:
+    s = ServerThread(app).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@dataclass
+class FakeUpstream:
+    """An OpenAI-compatible test server (a real HTTP server, canned behaviour).
+
+    - ``answer``: the completion text; ``logprob``: every token's logprob
+    - ``status``: HTTP status to answer with (500, 429... to fail)
+    - ``delay``: seconds before the response headers; ``chunk_delay`` between SSE chunks
+    - ``fail_after_chunks``: drop the connection after this many streamed chunks
+    """
+
+    name: str = "upstream"
+    answer: str = "Paris is the capital of France."
+    logprob: float = -0.05
+    status: int = 200
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    fail_after_chunks: int | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    on_request: Callable[[dict[str, Any]], None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        req = msgspec.json.decode(body) if body else {}
+        self.requests.append(req)
+        self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        if self.on_request is not None:
+            self.on_request(req)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.status != 200:
+            err = {"error": {"message": f"{self.name} failing", "type": "server_error"}}
+            await _send(send, self.status, msgspec.json.encode(err))
+            return
+        chat = scope["path"].endswith("/chat/completions")
+        words = self.answer.split(" ")
+        if req.get("stream"):
+            await self._stream(send, req, chat, words)
+            return
+        await _send(send, 200, msgspec.json.encode(self._full(req, chat, words)))
+
+    def _logprobs(self, req: dict[str, Any], chat: bool, words: list[str]) -> Any:
+        if not req.get("logprobs"):
+            return None
+        if chat:
+            return {"content": [{"token": w, "logprob": self.logprob, "bytes": None,
+                                 "top_logprobs": []} for w in words]}
+        return {"tokens": words, "token_logprobs": [self.logprob] * len(words),
+                "top_logprobs": None, "text_offset": []}
+
+    def _full(self, req: dict[str, Any], chat: bool, words: list[str]) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                  "logprobs": self._logprobs(req, chat, words)}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": self.answer}
+        else:
+            choice["text"] = self.answer
+        return {
+            "id": f"cmpl-{self.name}", "object": "chat.completion" if chat else "text_completion",
+            "created": 1, "model": req.get("model", ""), "choices": [choice],
+            "usage": {"prompt_tokens": 10, "completion_tokens": len(words),
+                      "total_tokens": 10 + len(words)},
+        }
+
+    async def _stream(self, send: Send, req: dict[str, Any], chat: bool, words: list[str]) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        for i, w in enumerate(words):
+            if self.fail_after_chunks is not None and i >= self.fail_after_chunks:
+                raise RuntimeError("upstream drops the stream on purpose")
+            text = w if i == 0 else " " + w
+            lp = None
+            if req.get("logprobs"):
+                lp = ({"content": [{"token": text, "logprob": self.logprob, "bytes": None,
+                                    "top_logprobs": []}]} if chat
+                      else {"tokens": [text], "token_logprobs": [self.logprob]})
+            choice: dict[str, Any] = {"index": 0, "finish_reason": None, "logprobs": lp}
+            if chat:
+                choice["delta"] = {"content": text} if i else {"role": "assistant", "content": text}
+            else:
+                choice["text"] = text
+            chunk = {"id": f"cmpl-{self.name}", "created": 1, "model": req.get("model", ""),
+                     "object": "chat.completion.chunk" if chat else "text_completion",
+                     "choices": [choice]}
+            await send({"type": "http.response.body",
+                        "body": b"data: " + msgspec.json.encode(chunk) + b"\n\n",
+                        "more_body": True})
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+async def _send(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def policy_doc(
+    large_url: str, small_urls: dict[str, str], *, weights: dict[str, int] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """A policy document (camelCase, as in a file) for upstreams on loopback."""
+    names = list(small_urls)
+    if weights is None:
+        weights = {n: 100 // len(names) for n in names}
+        weights[names[0]] += 100 - sum(weights.values())
+    doc: dict[str, Any] = {
+        "route": "test",
+        "publicModel": "hybrid",
+        "large": {"upstream": {"baseUrl": f"{large_url}/v1", "model": "large-model",
+                               "timeouts": {"connectSeconds": 1, "readSeconds": 5}},
+                  "pricing": {"inputPer1kTokens": 0.01, "outputPer1kTokens": 0.03},
+                  "energy": {"joulesPer1kTokens": 3000}},
+        "small": {"versions": [
+            {"name": n, "weight": weights[n],
+             "upstream": {"baseUrl": f"{u}/v1", "model": f"small-{n}",
+                          "timeouts": {"connectSeconds": 1, "readSeconds": 5}}}
+            for n, u in small_urls.items()],
+            "pricing": {"inputPer1kTokens": 0.001, "outputPer1kTokens": 0.002},
+            "energy": {"joulesPer1kTokens": 300}},
+        "logging": {},
+    }
+    for key, value in sections.items():
+        doc[key] = value
+    return doc
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
+    """Poll ``condition`` until it is truthy (returned) or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(interval)
+
+
+@dataclass
+class RouterHandle:
+    server: ServerThread
+    app: Any
+    policy_path: Any
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def rt(self) -> Any:
+        return self.app.rt
+
+    def openai(self, **kwargs: Any) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=kwargs.pop("api_key", "test-key"),
+                             max_retries=kwargs.pop("max_retries", 0), **kwargs)
+
+    def write_policy(self, doc: dict[str, Any]) -> None:
+        """Replace the policy file atomically (write + rename, like kubelet's swap)."""
+        tmp = self.policy_path.with_suffix(".tmp")
+        tmp.write_text(msgspec.json.encode(doc).decode())
+        tmp.replace(self.policy_path)
+
+
+@contextlib.contextmanager
+def running_router(
+    doc: dict[str, Any], tmp_path: Any, *extra_args: str, tracing: Any = None,
+) -> Iterator[RouterHandle]:
+    from hybridroute_router.cli import build_app, parser
+
+    path = tmp_path / "policy.json"
+    path.write_text(msgspec.json.encode(doc).decode())
+    args = parser().parse_args(
+        ["--policy", str(path), "--reload-interval", "0.05", "--decision-log", "off", *extra_args]
+    )
+    app = build_app(args)
+    if tracing is not None:
+        app.rt.tracing = tracing
+    with serving(app) as server:
+        yield RouterHandle(server, app, path)
