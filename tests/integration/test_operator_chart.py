@@ -1,0 +1,126 @@
+"""The operator's Helm chart: lint, render, and the operator running with exactly the
+chart's RBAC against the real API server (skipped when the helm binary is not built)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hybridroute_localstack import ControlPlane, eventually
+from hybridroute_localstack.build import MissingBinaryError, find_binary
+from operator_harness import (
+    ROOT,
+    OperatorProcess,
+    apply,
+    condition,
+    get_json,
+    install_crd,
+    models_for,
+    route_manifest,
+)
+
+pytestmark = pytest.mark.integration
+CHART = ROOT / "charts" / "hybridroute-operator"
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    try:
+        return str(find_binary("helm"))
+    except MissingBinaryError as exc:
+        pytest.skip(f"helm not built: {exc}")
+
+
+def template(helm: str, *values: str, namespace: str = "hro-system") -> list[dict[str, Any]]:
+    args = [helm, "template", "hro", str(CHART), "--namespace", namespace, "--include-crds"]
+    for value in values:
+        args += ["--set", value]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def test_chart_lints(helm: str) -> None:
+    result = subprocess.run(
+        [helm, "lint", "--strict", str(CHART)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_ships_the_generated_crds_and_a_hardened_deployment(helm: str) -> None:
+    docs = template(helm)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("CustomResourceDefinition", "hybridroutes.inferensys.io") in kinds
+    assert ("ClusterKopfPeering", "hybridroute-operator") in kinds
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert "--all-namespaces" in container["args"]
+    assert "--peering=hybridroute-operator" in container["args"]
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert "secrets" not in resources
+    assert "pods" not in resources
+
+
+def test_namespaced_install_uses_roles_and_namespaced_peering(helm: str) -> None:
+    docs = template(helm, "watchNamespaces={a,b}")
+    kinds = [(d["kind"], d["metadata"].get("namespace")) for d in docs]
+    assert ("Role", "a") in kinds
+    assert ("RoleBinding", "b") in kinds
+    assert ("KopfPeering", "a") in kinds
+    assert not any(k == "ClusterRole" for k, _ in kinds)
+
+
+@pytest.fixture
+def chart_account(cluster: ControlPlane, helm: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """The chart's ServiceAccount and namespaced RBAC applied for a fresh namespace; a
+    kubeconfig authenticating as that account."""
+    namespace = f"rbac-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    install_crd(cluster)
+    docs = template(helm, f"watchNamespaces={{{namespace}}}", namespace=namespace)
+    wanted = [d for d in docs if d["kind"] in {"ServiceAccount", "Role", "RoleBinding"}]
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": wanted})
+    )
+    account = next(d for d in wanted if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    token = cluster.kubectl("create", "token", account, "-n", namespace).stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "operator", "user": {"token": token}}]
+    for ctx in config["contexts"]:
+        ctx["context"]["user"] = "operator"
+    kubeconfig = tmp_path / "operator.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    yield kubeconfig, namespace
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_operator_works_with_only_the_charts_rbac(
+    cluster: ControlPlane, chart_account: tuple[Path, str], tmp_path: Path
+) -> None:
+    kubeconfig, namespace = chart_account
+    proc = OperatorProcess(cluster, namespace, tmp_path)
+    proc.command[proc.command.index("--kubeconfig") + 1] = str(kubeconfig)
+    proc.start()
+    try:
+        apply(cluster, namespace, *models_for("rb"), route_manifest("rb", app="rb"))
+
+        def ready() -> bool:
+            found = condition(get_json(cluster, "hybridroute", "rb", "-n", namespace), "Ready")
+            return bool(found and found["status"] == "True")
+
+        eventually(ready, "route Ready with the chart's RBAC", timeout=90)
+        assert "Forbidden" not in proc.log_tail(200)
+    finally:
+        assert proc.stop() == 0
