@@ -79,6 +79,8 @@ class FakeUpstream:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     on_request: Callable[[dict[str, Any]], None] | None = None
+    gate: threading.Event | None = None
+    """Streaming: after the first chunk, wait for this event before sending the rest."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -161,6 +163,8 @@ class FakeUpstream:
                         "more_body": True})
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
+            if i == 0 and self.gate is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 10)
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 
@@ -218,6 +222,7 @@ class RouterHandle:
     server: ServerThread
     app: Any
     policy_path: Any
+    clients: list[Any] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -230,8 +235,16 @@ class RouterHandle:
     def openai(self, **kwargs: Any) -> Any:
         import openai
 
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=kwargs.pop("api_key", "test-key"),
-                             max_retries=kwargs.pop("max_retries", 0), **kwargs)
+        client = openai.OpenAI(
+            base_url=f"{self.url}/v1", api_key=kwargs.pop("api_key", "test-key"),
+            max_retries=kwargs.pop("max_retries", 0), **kwargs,
+        )
+        self.clients.append(client)  # closed when the router stops
+        return client
+
+    def close_clients(self) -> None:
+        for client in self.clients:
+            client.close()
 
     def write_policy(self, doc: dict[str, Any]) -> None:
         """Replace the policy file atomically (write + rename, like kubelet's swap)."""
@@ -255,4 +268,8 @@ def running_router(
     if tracing is not None:
         app.rt.tracing = tracing
     with serving(app) as server:
-        yield RouterHandle(server, app, path)
+        handle = RouterHandle(server, app, path)
+        try:
+            yield handle
+        finally:
+            handle.close_clients()
