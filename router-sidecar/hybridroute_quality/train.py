@@ -1,0 +1,150 @@
+"""Train the learned complexity scorer and write its artifact.
+
+Features are computed with the router's own functions (:mod:`hybridroute_router.scorers`),
+so the router scores a prompt exactly as training saw it. Two logistic heads (small model
+answers well, large model answers well); the artifact stores float32 weights and the
+empirical CDF of the training raw scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hybridroute_quality.datasets import Row
+from hybridroute_quality.embed_cache import cached_embeddings
+from hybridroute_quality.linear import F64, FitOptions, SparseRows, fit_logistic
+from hybridroute_quality.progress import progress
+from hybridroute_router.scorers.embedding import MODEL_ID, MiniLMEmbedder
+from hybridroute_router.scorers.features import text_features
+from hybridroute_router.scorers.hashed import DEFAULT_DIM, hashed_ngrams
+from hybridroute_router.scorers.learned import Featurizer, ScorerArtifact
+
+CDF_KNOTS = 201
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOptions:
+    featurizer: Featurizer = "hashed"
+    hash_dim: int = DEFAULT_DIM
+    max_n: int = 2
+    fit: FitOptions = FitOptions()
+    show_progress: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Matrices:
+    """Unstandardised text features, optional embeddings, optional hashed n-grams."""
+
+    features: F64
+    embeddings: F64 | None
+    hashed: SparseRows | None
+
+
+def featurize(
+    prompts: Sequence[str], options: TrainOptions, embedder: MiniLMEmbedder | None = None
+) -> Matrices:
+    feats = np.stack(
+        [text_features(p) for p in progress(prompts, desc="features", enabled=options.show_progress)]
+    ).astype(np.float64) if prompts else np.zeros((0, 0))
+    embeddings: F64 | None = None
+    hashed: SparseRows | None = None
+    if options.featurizer == "embedding":
+        model = embedder or MiniLMEmbedder()
+        embeddings = cached_embeddings(
+            prompts, model.embed, MODEL_ID, show_progress=options.show_progress
+        ).astype(np.float64)
+    else:
+        hashed = SparseRows.from_vectors(
+            [hashed_ngrams(p, options.hash_dim, options.max_n) for p in prompts], options.hash_dim
+        )
+    return Matrices(feats, embeddings, hashed)
+
+
+def _dense(m: Matrices, mean: F64, scale: F64) -> F64:
+    standard = (m.features - mean) / scale
+    if m.embeddings is not None:
+        return np.hstack([m.embeddings, standard])
+    return standard
+
+
+def raw_scores(art: ScorerArtifact, m: Matrices) -> F64:
+    """Raw scores of many rows at once, from the artifact's (float32) weights."""
+    mean = art.feature_mean.astype(np.float64)
+    scale = art.feature_scale.astype(np.float64)
+    z = _dense(m, mean, scale) @ art.dense_weights.T.astype(np.float64) + art.bias
+    if m.hashed is not None and art.hash_dim:
+        for head in range(2):
+            z[:, head] += m.hashed.matvec(art.hashed_weights[head].astype(np.float64))
+    p = 1.0 / (1.0 + np.exp(-z))
+    return np.asarray(p[:, 1] - p[:, 0], dtype=np.float64)
+
+
+def fit_artifact(
+    rows: Sequence[Row],
+    m: Matrices,
+    options: TrainOptions,
+    metadata: Mapping[str, Any] | None = None,
+) -> ScorerArtifact:
+    """Fit both heads on featurised rows and package them."""
+    mean = m.features.mean(axis=0)
+    scale = m.features.std(axis=0) + 1e-6
+    dense = _dense(m, mean, scale)
+    heads = [
+        fit_logistic(dense, m.hashed, np.asarray([getattr(r, which) for r in rows]), options.fit)
+        for which in ("small", "large")
+    ]
+    f32 = np.float32
+    art = ScorerArtifact(
+        featurizer=options.featurizer,
+        feature_mean=mean.astype(f32),
+        feature_scale=scale.astype(f32),
+        dense_weights=np.stack([h.dense for h in heads]).astype(f32),
+        bias=np.asarray([h.bias for h in heads], dtype=f32),
+        hashed_weights=np.stack([h.hashed for h in heads]).astype(f32),
+        cdf_knots=np.zeros(2, dtype=f32),
+        hash_dim=options.hash_dim if options.featurizer == "hashed" else 0,
+        max_n=options.max_n,
+        embedding_model=MODEL_ID if options.featurizer == "embedding" else None,
+        metadata=dict(metadata or {}),
+    )
+    raw = raw_scores(art, m)
+    knots = np.quantile(raw, np.linspace(0.0, 1.0, CDF_KNOTS)).astype(f32)
+    return dataclasses.replace(art, cdf_knots=np.maximum.accumulate(knots))
+
+
+def train(
+    rows: Sequence[Row],
+    options: TrainOptions,
+    *,
+    name: str = "learned",
+    sources: Sequence[str] = (),
+    embedder: MiniLMEmbedder | None = None,
+) -> tuple[ScorerArtifact, npt.NDArray[np.float64]]:
+    """Train on labeled rows; returns the artifact and the training rows' unit scores
+    (what the router will compute for those prompts)."""
+    if len(rows) < 10:
+        raise ValueError(f"need at least 10 labeled rows to train, got {len(rows)}")
+    m = featurize([r.prompt for r in rows], options, embedder)
+    metadata = {
+        "name": name,
+        "training": {
+            "rows": len(rows),
+            "groups": sorted({r.group for r in rows}),
+            "sources": list(sources),
+            "createdUtc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "heads": ["small_ok", "large_ok"],
+            "l2": options.fit.l2,
+            "epochs": options.fit.epochs,
+        },
+    }
+    art = fit_artifact(rows, m, options, metadata)
+    raw = raw_scores(art, m)
+    unit = np.interp(raw, art.cdf_knots, np.linspace(0.0, 1.0, art.cdf_knots.size))
+    return art, np.asarray(unit, dtype=np.float64)

@@ -1,0 +1,226 @@
+"""The learned complexity scorer: a small linear model over text features, numpy only.
+
+An artifact is two files side by side: ``NAME.json`` (metadata: format version,
+featurizer, training summary) and ``NAME.npz`` (weights). Two logistic heads estimate
+the chance that the small and the large model answer well; the raw score is their
+difference (the expected quality gained by asking the large model). The score returned
+to the router is the raw score's rank among the training queries (an empirical CDF), so
+it lies in [0, 1] and a threshold ``t`` sends about ``1 - t`` of traffic like the
+training data to the large model.
+
+Featurizers: ``hashed`` (cheap text features + hashed word n-grams; no model, works
+without onnxruntime) and ``embedding`` (cheap text features + MiniLM sentence
+embeddings; needs onnxruntime, see :mod:`.embedding`). :func:`load_default` returns the
+shipped default, trained on RouteLLM's MMLU outcomes (see docs/routing-quality.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from hybridroute_router.scorers.embedding import MiniLMEmbedder
+from hybridroute_router.scorers.features import FEATURE_NAMES, text_features
+from hybridroute_router.scorers.hashed import hashed_ngrams
+
+FORMAT = "hybridroute.learned-scorer"
+FORMAT_VERSION = 1
+DEFAULT_ARTIFACT = "default-scorer"
+
+Featurizer = Literal["hashed", "embedding"]
+F32 = npt.NDArray[np.float32]
+
+
+class ArtifactError(ValueError):
+    """The artifact files are missing, of another format version, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ScorerArtifact:
+    """Everything a learned scorer needs, as saved on disk."""
+
+    featurizer: Featurizer
+    feature_mean: F32
+    feature_scale: F32
+    dense_weights: F32  # (2, n_dense): heads small_ok, large_ok
+    bias: F32  # (2,)
+    hashed_weights: F32  # (2, hash_dim); (2, 0) for the embedding featurizer
+    cdf_knots: F32  # increasing raw scores at evenly spaced quantiles
+    hash_dim: int = 0
+    max_n: int = 2
+    embedding_model: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def n_dense(self) -> int:
+        return int(self.dense_weights.shape[1])
+
+
+def _dense_row(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None) -> F32:
+    feats = (text_features(prompt) - art.feature_mean) / art.feature_scale
+    if art.featurizer == "embedding":
+        if embedder is None:
+            raise ArtifactError("this artifact needs the MiniLM embedder")
+        feats = np.concatenate([embedder.embed(prompt), feats]).astype(np.float32)
+    return feats.astype(np.float32)
+
+
+def raw_score(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None = None) -> float:
+    """Estimated quality gained by the large model over the small one, in [-1, 1]."""
+    z = art.dense_weights @ _dense_row(art, prompt, embedder) + art.bias
+    if art.hash_dim:
+        sparse = hashed_ngrams(prompt, art.hash_dim, art.max_n)
+        z = z + art.hashed_weights[:, sparse.indices] @ sparse.values
+    p_small, p_large = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+    return float(p_large - p_small)
+
+
+def to_unit(art: ScorerArtifact, raw: float) -> float:
+    """A raw score's position among the training scores, in [0, 1]."""
+    knots = art.cdf_knots
+    levels = np.linspace(0.0, 1.0, knots.size)
+    return float(np.interp(raw, knots, levels))
+
+
+class LearnedScorer:
+    """A :class:`~hybridroute_router.scorers.base.Scorer` over a loaded artifact."""
+
+    def __init__(
+        self, artifact: ScorerArtifact, *, name: str = "learned", embedder: MiniLMEmbedder | None = None
+    ) -> None:
+        if artifact.featurizer == "embedding" and embedder is None:
+            embedder = MiniLMEmbedder()
+        self.name = name
+        self.artifact = artifact
+        self._embedder = embedder
+
+    def raw(self, prompt: str) -> float:
+        return raw_score(self.artifact, prompt, self._embedder)
+
+    def score(self, prompt: str) -> float:
+        return to_unit(self.artifact, self.raw(prompt))
+
+
+# -- files ----------------------------------------------------------------------------
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    base = Path(path)
+    if base.suffix in {".json", ".npz"}:
+        base = base.with_suffix("")
+    return base.with_suffix(".json"), base.with_suffix(".npz")
+
+
+def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
+    """Write ``PATH.json`` and ``PATH.npz``; returns both paths."""
+    meta_path, weights_path = _paths(path)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "feature_mean": art.feature_mean,
+        "feature_scale": art.feature_scale,
+        "dense_weights": art.dense_weights,
+        "bias": art.bias,
+        "hashed_weights": art.hashed_weights,
+        "cdf_knots": art.cdf_knots,
+    }
+    with weights_path.open("wb") as handle:
+        np.savez_compressed(handle, **{k: v.astype(np.float32) for k, v in arrays.items()})
+    meta = {
+        "format": FORMAT,
+        "formatVersion": FORMAT_VERSION,
+        "featurizer": art.featurizer,
+        "featureNames": list(FEATURE_NAMES),
+        "hashDim": art.hash_dim,
+        "maxN": art.max_n,
+        "embeddingModel": art.embedding_model,
+        "weightsSha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
+        **dict(art.metadata),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return meta_path, weights_path
+
+
+def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> ScorerArtifact:
+    if meta.get("format") != FORMAT or meta.get("formatVersion") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{source}: not a {FORMAT} v{FORMAT_VERSION} artifact "
+            f"(format={meta.get('format')!r}, version={meta.get('formatVersion')!r})"
+        )
+    if list(meta.get("featureNames", [])) != list(FEATURE_NAMES):
+        raise ArtifactError(f"{source}: trained with other text features than this router's")
+    featurizer = meta.get("featurizer")
+    if featurizer not in ("hashed", "embedding"):
+        raise ArtifactError(f"{source}: unknown featurizer {featurizer!r}")
+    art = ScorerArtifact(
+        featurizer=featurizer,
+        feature_mean=arrays["feature_mean"],
+        feature_scale=arrays["feature_scale"],
+        dense_weights=arrays["dense_weights"],
+        bias=arrays["bias"],
+        hashed_weights=arrays["hashed_weights"],
+        cdf_knots=arrays["cdf_knots"],
+        hash_dim=int(meta.get("hashDim", 0)),
+        max_n=int(meta.get("maxN", 2)),
+        embedding_model=meta.get("embeddingModel"),
+        metadata={k: v for k, v in meta.items() if k in ("training", "evaluation", "name")},
+    )
+    expected_dense = len(FEATURE_NAMES) + (384 if featurizer == "embedding" else 0)
+    if art.dense_weights.shape != (2, expected_dense) or art.hashed_weights.shape != (
+        2,
+        art.hash_dim,
+    ):
+        raise ArtifactError(f"{source}: weight shapes do not match the metadata")
+    if np.any(np.diff(art.cdf_knots) < 0):
+        raise ArtifactError(f"{source}: score calibration knots are not increasing")
+    return art
+
+
+def _read_arrays(data: bytes) -> dict[str, F32]:
+    import io
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+        return {k: stored[k].astype(np.float32) for k in stored.files}
+
+
+def _check_sha(meta: Mapping[str, Any], data: bytes, source: str) -> None:
+    expected = meta.get("weightsSha256")
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        raise ArtifactError(f"{source}: weights file does not match its metadata checksum")
+
+
+def load_artifact(path: str | Path) -> ScorerArtifact:
+    """Read an artifact written by :func:`save_artifact` (``PATH``, ``PATH.json`` or
+    ``PATH.npz``)."""
+    meta_path, weights_path = _paths(path)
+    if not meta_path.is_file() or not weights_path.is_file():
+        raise ArtifactError(f"{meta_path} and {weights_path} must both exist")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    data = weights_path.read_bytes()
+    _check_sha(meta, data, str(meta_path))
+    return _parse(meta, _read_arrays(data), str(meta_path))
+
+
+def load_scorer(path: str | Path, *, name: str = "learned") -> LearnedScorer:
+    """A scorer over an artifact on disk (``policy.complexity.scorerArtifact``)."""
+    return LearnedScorer(load_artifact(path), name=name)
+
+
+def default_artifact() -> ScorerArtifact:
+    """The artifact shipped inside this package."""
+    folder = resources.files("hybridroute_router.scorers")
+    meta = json.loads((folder / f"{DEFAULT_ARTIFACT}.json").read_text(encoding="utf-8"))
+    data = (folder / f"{DEFAULT_ARTIFACT}.npz").read_bytes()
+    _check_sha(meta, data, DEFAULT_ARTIFACT)
+    return _parse(meta, _read_arrays(data), DEFAULT_ARTIFACT)
+
+
+def load_default() -> LearnedScorer:
+    """The shipped default learned scorer (hashed featurizer: no onnxruntime needed)."""
+    return LearnedScorer(default_artifact(), name="learned")
