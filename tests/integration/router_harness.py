@@ -79,6 +79,7 @@ class FakeUpstream:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     on_request: Callable[[dict[str, Any]], None] | None = None
+    supports_logprobs: bool = True
     gate: threading.Event | None = None
     """Streaming: after the first chunk, wait for this event before sending the rest."""
 
@@ -116,7 +117,7 @@ class FakeUpstream:
         await _send(send, 200, msgspec.json.encode(self._full(req, chat, words)))
 
     def _logprobs(self, req: dict[str, Any], chat: bool, words: list[str]) -> Any:
-        if not req.get("logprobs"):
+        if not req.get("logprobs") or not self.supports_logprobs:
             return None
         if chat:
             return {"content": [{"token": w, "logprob": self.logprob, "bytes": None,
@@ -146,7 +147,7 @@ class FakeUpstream:
                 raise RuntimeError("upstream drops the stream on purpose")
             text = w if i == 0 else " " + w
             lp = None
-            if req.get("logprobs"):
+            if req.get("logprobs") and self.supports_logprobs:
                 lp = ({"content": [{"token": text, "logprob": self.logprob, "bytes": None,
                                     "top_logprobs": []}]} if chat
                       else {"tokens": [text], "token_logprobs": [self.logprob]})
@@ -165,6 +166,14 @@ class FakeUpstream:
                 await asyncio.sleep(self.chunk_delay)
             if i == 0 and self.gate is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 10)
+        if (req.get("stream_options") or {}).get("include_usage"):
+            usage = {"id": f"cmpl-{self.name}", "created": 1, "model": req.get("model", ""),
+                     "object": "chat.completion.chunk", "choices": [],
+                     "usage": {"prompt_tokens": 10, "completion_tokens": len(words),
+                               "total_tokens": 10 + len(words)}}
+            await send({"type": "http.response.body",
+                        "body": b"data: " + msgspec.json.encode(usage) + b"\n\n",
+                        "more_body": True})
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 

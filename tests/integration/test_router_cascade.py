@@ -1,0 +1,150 @@
+"""The confidence cascade: small model first with logprobs, escalate to large when the
+mean token logprob is below the policy threshold."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+
+pytestmark = pytest.mark.integration
+
+SIMPLE = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture
+def large() -> Iterator[tuple[FakeUpstream, str]]:
+    up = FakeUpstream("large", answer="large answer")
+    with serving(up) as s:
+        yield up, s.url
+
+
+@pytest.fixture
+def small() -> Iterator[tuple[FakeUpstream, str]]:
+    up = FakeUpstream("small", answer="small answer")
+    with serving(up) as s:
+        yield up, s.url
+
+
+def cascade_doc(large: Any, small: Any, tmp_path: Path, streaming: str = "skip") -> dict[str, Any]:
+    return policy_doc(
+        large[1], {"v1": small[1]},
+        confidence={"enabled": True, "minMeanLogprob": -0.5, "streaming": streaming},
+        logging={"feedbackLog": str(tmp_path / "feedback.jsonl")},
+    )
+
+
+def feedback(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "feedback.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_escalates_when_small_model_confidence_is_low(tmp_path: Path, large: Any, small: Any) -> None:
+    small[0].logprob = -2.0
+    with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
+        raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
+        metrics = httpx.get(f"{r.url}/metrics").text
+        records = wait_for(lambda: feedback(tmp_path))
+    assert raw.parse().choices[0].message.content == "large answer"
+    assert raw.headers["x-hybridroute-reason"] == "low_confidence_escalation"
+    assert small[0].requests[0]["logprobs"] is True
+    assert "logprobs" not in large[0].requests[0]
+    assert ('hybridroute_escalations_total{reason="low_confidence_escalation",route="test",'
+            'version="v1"} 1.0') in metrics
+    (record,) = records
+    assert record["kind"] == "escalation" and record["version"] == "v1"
+    assert record["small_mean_logprob"] == pytest.approx(-2.0)
+    assert "prompt" not in record and len(record["prompt_sha256"]) == 64
+
+
+def test_keeps_a_confident_small_answer_and_strips_logprobs_the_client_did_not_ask_for(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
+        raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "small answer"
+    assert completion.choices[0].logprobs is None
+    assert raw.headers["x-hybridroute-reason"] == "complexity_below_threshold"
+    assert large[0].requests == []
+
+
+def test_logprobs_the_client_asked_for_are_passed_through(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
+        completion = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE,
+                                                        logprobs=True)
+    assert completion.choices[0].logprobs is not None
+    assert completion.choices[0].logprobs.content[0].logprob == pytest.approx(-0.05)
+
+
+def test_small_answer_without_logprobs_is_kept_with_its_own_reason(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    small[0].supports_logprobs = False
+    with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
+        raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
+    assert raw.parse().choices[0].message.content == "small answer"
+    assert raw.headers["x-hybridroute-reason"] == "confidence_unavailable"
+
+
+def test_legacy_completions_cascade_with_integer_logprobs(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    small[0].logprob = -3.0
+    with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
+        completion = r.openai().completions.create(model="hybrid", prompt="Say hi")
+    assert small[0].requests[0]["logprobs"] == 1
+    assert completion.choices[0].text == "large answer"
+
+
+def test_escalation_with_large_down_serves_the_small_answer_degraded(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    small[0].logprob = -2.0
+    large[0].status = 500
+    with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
+        raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
+    assert raw.parse().choices[0].message.content == "small answer"
+    assert raw.headers["x-hybridroute-degraded"] == "true"
+    assert raw.headers["x-hybridroute-reason"] == "fallback_large_to_small"
+
+
+def test_streaming_skips_the_cascade_by_default(tmp_path: Path, large: Any, small: Any) -> None:
+    small[0].logprob = -2.0
+    with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
+        stream = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream)
+    assert text == "small answer"
+    assert "logprobs" not in small[0].requests[0]
+
+
+def test_streaming_in_buffer_mode_escalates_before_the_first_byte(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    small[0].logprob = -2.0
+    with running_router(cascade_doc(large, small, tmp_path, "buffer"), tmp_path) as r:
+        stream = r.openai().chat.completions.with_raw_response.create(
+            model="hybrid", messages=SIMPLE, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream.parse())
+    assert text == "large answer"
+    assert stream.headers["x-hybridroute-reason"] == "low_confidence_escalation"
+
+
+def test_streaming_in_buffer_mode_replays_a_confident_small_stream_without_logprobs(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    with running_router(cascade_doc(large, small, tmp_path, "buffer"), tmp_path) as r:
+        stream = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE, stream=True)
+        chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "small answer"
+    assert all(c.choices[0].logprobs is None for c in chunks)
+    assert large[0].requests == []
