@@ -264,14 +264,19 @@ class RouterHandle:
 
 @contextlib.contextmanager
 def running_router(
-    doc: dict[str, Any], tmp_path: Any, *extra_args: str, tracing: Any = None,
+    doc: dict[str, Any] | None, tmp_path: Any, *extra_args: str, tracing: Any = None,
 ) -> Iterator[RouterHandle]:
+    """The router app from the CLI's own wiring; ``doc`` None: no policy file (e.g. a
+    ConfigMap source in ``extra_args``)."""
     from hybridroute_router.cli import build_app, parser
 
     path = tmp_path / "policy.json"
-    path.write_text(msgspec.json.encode(doc).decode())
+    file_args: list[str] = []
+    if doc is not None:
+        path.write_text(msgspec.json.encode(doc).decode())
+        file_args = ["--policy", str(path)]
     args = parser().parse_args(
-        ["--policy", str(path), "--reload-interval", "0.05", "--decision-log", "off", *extra_args]
+        [*file_args, "--reload-interval", "0.05", "--decision-log", "off", *extra_args]
     )
     app = build_app(args)
     if tracing is not None:

@@ -1,0 +1,92 @@
+"""The ConfigMap policy source against a real kube-apiserver: GET, then WATCH; changes
+apply, invalid documents and deletion leave the last good policy in force."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+
+from hybridroute_policy import Policy
+from hybridroute_router.state import policy_digest
+
+pytestmark = pytest.mark.integration
+
+BODY = {"model": "hybrid", "messages": [{"role": "user", "content": "What is 2 plus 2?"}]}
+
+
+def configmap(namespace: str, name: str, doc: dict[str, Any] | str) -> str:
+    text = doc if isinstance(doc, str) else yaml.safe_dump(doc)
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": name, "namespace": namespace},
+                       "data": {"policy.yaml": text}})
+
+
+def digest(doc: dict[str, Any]) -> str:
+    return policy_digest(Policy.model_validate(doc))
+
+
+def ready(url: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{url}/readyz").json())
+
+
+@pytest.fixture
+def upstreams() -> Iterator[tuple[str, str, str]]:
+    a, b, c = (FakeUpstream(n, answer=f"answer from {n}") for n in ("large", "s1", "s2"))
+    with serving(a) as la, serving(b) as lb, serving(c) as lc:
+        yield la.url, lb.url, lc.url
+
+
+def test_router_follows_its_configmap(control_plane: Any, tmp_path: Path, upstreams: Any) -> None:
+    large, s1, s2 = upstreams
+    ns = "router-cm-test"
+    control_plane.kubectl("create", "namespace", ns)
+    first = policy_doc(large, {"v1": s1})
+    control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "support-policy", first))
+    args = ("--policy-configmap", f"{ns}/support-policy", "--kubeconfig",
+            str(control_plane.kubeconfig))
+    with running_router(None, tmp_path, *args) as r:
+        assert ready(r.url)["source"] == f"configmap/{ns}/support-policy"
+        assert httpx.post(f"{r.url}/v1/chat/completions", json=BODY).json()[
+            "choices"][0]["message"]["content"] == "answer from s1"
+        # an update arrives through the watch
+        second = policy_doc(large, {"v2": s2}, complexity={"threshold": 0.3})
+        control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "support-policy", second))
+        wait_for(lambda: ready(r.url)["policy"] == digest(second), timeout=30)
+        resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
+        assert resp.json()["choices"][0]["message"]["content"] == "answer from s2"
+        # an invalid document is rejected; the last good policy stays
+        control_plane.kubectl("apply", "-f", "-",
+                              input=configmap(ns, "support-policy", "large: [broken"))
+        wait_for(lambda: 'hybridroute_policy_reloads_total{outcome="rejected",source="configmap"} 1.0'
+                 in httpx.get(f"{r.url}/metrics").text, timeout=30)
+        assert ready(r.url)["policy"] == digest(second)
+        # deleting the ConfigMap keeps serving the last good policy
+        control_plane.kubectl("delete", "configmap", "-n", ns, "support-policy")
+        resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
+        assert resp.status_code == 200 and ready(r.url)["policy"] == digest(second)
+
+
+def test_configmap_overrides_the_mounted_file_fallback(
+    control_plane: Any, tmp_path: Path, upstreams: Any
+) -> None:
+    large, s1, s2 = upstreams
+    ns = "router-cm-fallback"
+    control_plane.kubectl("create", "namespace", ns)
+    from_file = policy_doc(large, {"v1": s1})
+    from_cm = policy_doc(large, {"v2": s2})
+    control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "p", from_cm))
+    args = ("--policy-configmap", f"{ns}/p", "--kubeconfig", str(control_plane.kubeconfig))
+    with running_router(from_file, tmp_path, *args) as r:
+        wait_for(lambda: ready(r.url)["policy"] == digest(from_cm), timeout=30)
+    missing = ("--policy-configmap", f"{ns}/absent", "--kubeconfig", str(control_plane.kubeconfig))
+    with running_router(from_file, tmp_path, *missing) as r:
+        resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
+        assert resp.json()["choices"][0]["message"]["content"] == "answer from s1"
+        assert ready(r.url)["policy"] == digest(from_file)

@@ -1,0 +1,163 @@
+"""Policy reloads: a changed file is validated and swapped atomically under load with no
+failed request; an invalid file is rejected and the last good policy keeps serving; the
+console script serves and reloads."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+
+from hybridroute_policy import Policy
+from hybridroute_router.state import policy_digest
+
+pytestmark = pytest.mark.integration
+
+BODY = {"model": "hybrid", "messages": [{"role": "user", "content": "What is 2 plus 2?"}]}
+
+
+def digest(doc: dict[str, Any]) -> str:
+    return policy_digest(Policy.model_validate(doc))
+
+
+@pytest.fixture
+def upstreams() -> Iterator[list[tuple[FakeUpstream, str]]]:
+    ups = [FakeUpstream(f"up{i}", answer=f"answer from up{i}") for i in range(3)]
+    with serving(ups[0]) as a, serving(ups[1]) as b, serving(ups[2]) as c:
+        yield [(ups[0], a.url), (ups[1], b.url), (ups[2], c.url)]
+
+
+class Load:
+    """Closed-loop clients hammering the router until stopped; every outcome recorded."""
+
+    def __init__(self, url: str, clients: int = 4) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.statuses: list[int] = []
+        self.errors: list[str] = []
+        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            while not self.stop.is_set():
+                try:
+                    resp = client.post("/v1/chat/completions", json=BODY)
+                    self.statuses.append(resp.status_code)
+                except httpx.HTTPError as exc:
+                    self.errors.append(repr(exc))
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=20)
+
+
+def ready_digest(url: str) -> str:
+    return str(httpx.get(f"{url}/readyz").json()["policy"])
+
+
+def test_reloads_under_load_fail_no_request(tmp_path: Path, upstreams: Any) -> None:
+    (large, large_url), *smalls = upstreams
+    first = policy_doc(large_url, {"v1": smalls[0][1]})
+    with running_router(first, tmp_path) as r, Load(r.url) as load:
+        wait_for(lambda: len(load.statuses) > 50)
+        for i in range(1, 5):
+            up, url = smalls[i % 2]
+            doc = policy_doc(large_url, {"v1": url}, complexity={"threshold": 0.4 + i / 100})
+            before = len(up.requests)
+            r.write_policy(doc)
+            wait_for(lambda doc=doc: ready_digest(r.url) == digest(doc))
+            # traffic now reaches the new small upstream
+            wait_for(lambda up=up, before=before: len(up.requests) > before + 20)
+    assert load.errors == []
+    assert set(load.statuses) == {200}
+    assert len(load.statuses) > 200
+
+
+def test_invalid_policy_is_rejected_and_the_last_good_one_keeps_serving(
+    tmp_path: Path, upstreams: Any
+) -> None:
+    (_, large_url), (small, small_url), _ = upstreams
+    good = policy_doc(large_url, {"v1": small_url})
+    with running_router(good, tmp_path) as r:
+        r.policy_path.write_text("large: [this is not a policy")
+        wait_for(lambda: 'hybridroute_policy_reloads_total{outcome="rejected",source="file"} 1.0'
+                 in httpx.get(f"{r.url}/metrics").text)
+        bad_weights = policy_doc(large_url, {"v1": small_url, "v2": small_url},
+                                 weights={"v1": 50, "v2": 60})
+        r.write_policy(bad_weights)
+        wait_for(lambda: 'hybridroute_policy_reloads_total{outcome="rejected",source="file"} 2.0'
+                 in httpx.get(f"{r.url}/metrics").text)
+        resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
+        assert ready_digest(r.url) == digest(good)
+    assert resp.status_code == 200
+    assert resp.json()["choices"][0]["message"]["content"] == "answer from up1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_console_script_serves_and_reloads_its_policy_file(tmp_path: Path, upstreams: Any) -> None:
+    (_, large_url), (_, url1), (_, url2) = upstreams
+    path = tmp_path / "policy.yaml"
+    first = policy_doc(large_url, {"v1": url1})
+    path.write_text(msgspec.json.encode(first).decode())
+    port = _free_port()
+    exe = Path(sys.executable).with_name("hybridroute-router")
+    proc = subprocess.Popen(
+        [str(exe), "--policy", str(path), "--port", str(port), "--reload-interval", "0.1",
+         "--decision-log", "off", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=30)
+        r1 = httpx.post(f"{url}/v1/chat/completions", json=BODY)
+        second = policy_doc(large_url, {"v2": url2})
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(msgspec.json.encode(second).decode())
+        tmp.replace(path)
+        wait_for(lambda: ready_digest(url) == digest(second))
+        r2 = httpx.post(f"{url}/v1/chat/completions", json=BODY)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert r1.json()["choices"][0]["message"]["content"] == "answer from up1"
+    assert r2.json()["choices"][0]["message"]["content"] == "answer from up2"
+    assert r2.headers["x-hybridroute-version"] == "v2"
+
+
+def test_console_script_refuses_an_invalid_policy_at_startup(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("route: x\n")
+    exe = Path(sys.executable).with_name("hybridroute-router")
+    result = subprocess.run([str(exe), "--policy", str(path)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode != 0
+    assert "large: Field required" in result.stderr
