@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -19,8 +19,10 @@ from hybridroute_router.decision.compare import answer_text
 from hybridroute_router.feedback import base_record
 from hybridroute_router.upstream.http1 import UpstreamError
 
+from hybridroute_router.telemetry.logs import JsonlSink
+from hybridroute_router.telemetry.metrics import Metrics
+
 if TYPE_CHECKING:
-    from hybridroute_router.runtime import Runtime
     from hybridroute_router.state import RouterState
     from hybridroute_router.upstream.client import UpstreamClient
 
@@ -45,8 +47,15 @@ class ShadowJob:
     score: float
 
 
+class Host(Protocol):
+    """What the mirror needs from the runtime (read at use: sinks change on reload)."""
+
+    metrics: Metrics
+    feedback_log: JsonlSink
+
+
 class ShadowMirror:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Host) -> None:
         self.rt = runtime
         self.queue: asyncio.Queue[ShadowJob] | None = None
         self._workers: list[asyncio.Task[None]] = []

@@ -14,7 +14,6 @@ from typing import Any
 
 import msgspec
 import uvicorn
-
 from hybridroute_router.asgi_types import Receive, Scope, Send
 
 
@@ -23,8 +22,14 @@ class ServerThread:
 
     def __init__(self, app: Any, *, port: int = 0) -> None:
         self.config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-            lifespan="on", access_log=False, log_level="warning",
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
         )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -120,72 +125,135 @@ class FakeUpstream:
         if not req.get("logprobs") or not self.supports_logprobs:
             return None
         if chat:
-            return {"content": [{"token": w, "logprob": self.logprob, "bytes": None,
-                                 "top_logprobs": []} for w in words]}
-        return {"tokens": words, "token_logprobs": [self.logprob] * len(words),
-                "top_logprobs": None, "text_offset": []}
+            return {
+                "content": [
+                    {"token": w, "logprob": self.logprob, "bytes": None, "top_logprobs": []}
+                    for w in words
+                ]
+            }
+        return {
+            "tokens": words,
+            "token_logprobs": [self.logprob] * len(words),
+            "top_logprobs": None,
+            "text_offset": [],
+        }
 
     def _full(self, req: dict[str, Any], chat: bool, words: list[str]) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
-                                  "logprobs": self._logprobs(req, chat, words)}
+        choice: dict[str, Any] = {
+            "index": 0,
+            "finish_reason": "stop",
+            "logprobs": self._logprobs(req, chat, words),
+        }
         if chat:
             choice["message"] = {"role": "assistant", "content": self.answer}
         else:
             choice["text"] = self.answer
         return {
-            "id": f"cmpl-{self.name}", "object": "chat.completion" if chat else "text_completion",
-            "created": 1, "model": req.get("model", ""), "choices": [choice],
-            "usage": {"prompt_tokens": 10, "completion_tokens": len(words),
-                      "total_tokens": 10 + len(words)},
+            "id": f"cmpl-{self.name}",
+            "object": "chat.completion" if chat else "text_completion",
+            "created": 1,
+            "model": req.get("model", ""),
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": len(words),
+                "total_tokens": 10 + len(words),
+            },
         }
 
     async def _stream(self, send: Send, req: dict[str, Any], chat: bool, words: list[str]) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
         for i, w in enumerate(words):
             if self.fail_after_chunks is not None and i >= self.fail_after_chunks:
                 raise RuntimeError("upstream drops the stream on purpose")
             text = w if i == 0 else " " + w
             lp = None
             if req.get("logprobs") and self.supports_logprobs:
-                lp = ({"content": [{"token": text, "logprob": self.logprob, "bytes": None,
-                                    "top_logprobs": []}]} if chat
-                      else {"tokens": [text], "token_logprobs": [self.logprob]})
+                lp = (
+                    {
+                        "content": [
+                            {
+                                "token": text,
+                                "logprob": self.logprob,
+                                "bytes": None,
+                                "top_logprobs": [],
+                            }
+                        ]
+                    }
+                    if chat
+                    else {"tokens": [text], "token_logprobs": [self.logprob]}
+                )
             choice: dict[str, Any] = {"index": 0, "finish_reason": None, "logprobs": lp}
             if chat:
                 choice["delta"] = {"content": text} if i else {"role": "assistant", "content": text}
             else:
                 choice["text"] = text
-            chunk = {"id": f"cmpl-{self.name}", "created": 1, "model": req.get("model", ""),
-                     "object": "chat.completion.chunk" if chat else "text_completion",
-                     "choices": [choice]}
-            await send({"type": "http.response.body",
-                        "body": b"data: " + msgspec.json.encode(chunk) + b"\n\n",
-                        "more_body": True})
+            chunk = {
+                "id": f"cmpl-{self.name}",
+                "created": 1,
+                "model": req.get("model", ""),
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "choices": [choice],
+            }
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + msgspec.json.encode(chunk) + b"\n\n",
+                    "more_body": True,
+                }
+            )
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
             if i == 0 and self.gate is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 10)
         if (req.get("stream_options") or {}).get("include_usage"):
-            usage = {"id": f"cmpl-{self.name}", "created": 1, "model": req.get("model", ""),
-                     "object": "chat.completion.chunk", "choices": [],
-                     "usage": {"prompt_tokens": 10, "completion_tokens": len(words),
-                               "total_tokens": 10 + len(words)}}
-            await send({"type": "http.response.body",
-                        "body": b"data: " + msgspec.json.encode(usage) + b"\n\n",
-                        "more_body": True})
+            usage = {
+                "id": f"cmpl-{self.name}",
+                "created": 1,
+                "model": req.get("model", ""),
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 10,
+                    "completion_tokens": len(words),
+                    "total_tokens": 10 + len(words),
+                },
+            }
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + msgspec.json.encode(usage) + b"\n\n",
+                    "more_body": True,
+                }
+            )
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 
 async def _send(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 def policy_doc(
-    large_url: str, small_urls: dict[str, str], *, weights: dict[str, int] | None = None,
+    large_url: str,
+    small_urls: dict[str, str],
+    *,
+    weights: dict[str, int] | None = None,
     **sections: Any,
 ) -> dict[str, Any]:
     """A policy document (camelCase, as in a file) for upstreams on loopback."""
@@ -196,17 +264,31 @@ def policy_doc(
     doc: dict[str, Any] = {
         "route": "test",
         "publicModel": "hybrid",
-        "large": {"upstream": {"baseUrl": f"{large_url}/v1", "model": "large-model",
-                               "timeouts": {"connectSeconds": 1, "readSeconds": 5}},
-                  "pricing": {"inputPer1kTokens": 0.01, "outputPer1kTokens": 0.03},
-                  "energy": {"joulesPer1kTokens": 3000}},
-        "small": {"versions": [
-            {"name": n, "weight": weights[n],
-             "upstream": {"baseUrl": f"{u}/v1", "model": f"small-{n}",
-                          "timeouts": {"connectSeconds": 1, "readSeconds": 5}}}
-            for n, u in small_urls.items()],
+        "large": {
+            "upstream": {
+                "baseUrl": f"{large_url}/v1",
+                "model": "large-model",
+                "timeouts": {"connectSeconds": 1, "readSeconds": 5},
+            },
+            "pricing": {"inputPer1kTokens": 0.01, "outputPer1kTokens": 0.03},
+            "energy": {"joulesPer1kTokens": 3000},
+        },
+        "small": {
+            "versions": [
+                {
+                    "name": n,
+                    "weight": weights[n],
+                    "upstream": {
+                        "baseUrl": f"{u}/v1",
+                        "model": f"small-{n}",
+                        "timeouts": {"connectSeconds": 1, "readSeconds": 5},
+                    },
+                }
+                for n, u in small_urls.items()
+            ],
             "pricing": {"inputPer1kTokens": 0.001, "outputPer1kTokens": 0.002},
-            "energy": {"joulesPer1kTokens": 300}},
+            "energy": {"joulesPer1kTokens": 300},
+        },
         "logging": {},
     }
     for key, value in sections.items():
@@ -245,8 +327,10 @@ class RouterHandle:
         import openai
 
         client = openai.OpenAI(
-            base_url=f"{self.url}/v1", api_key=kwargs.pop("api_key", "test-key"),
-            max_retries=kwargs.pop("max_retries", 0), **kwargs,
+            base_url=f"{self.url}/v1",
+            api_key=kwargs.pop("api_key", "test-key"),
+            max_retries=kwargs.pop("max_retries", 0),
+            **kwargs,
         )
         self.clients.append(client)  # closed when the router stops
         return client
@@ -264,7 +348,10 @@ class RouterHandle:
 
 @contextlib.contextmanager
 def running_router(
-    doc: dict[str, Any] | None, tmp_path: Any, *extra_args: str, tracing: Any = None,
+    doc: dict[str, Any] | None,
+    tmp_path: Any,
+    *extra_args: str,
+    tracing: Any = None,
 ) -> Iterator[RouterHandle]:
     """The router app from the CLI's own wiring; ``doc`` None: no policy file (e.g. a
     ConfigMap source in ``extra_args``)."""

@@ -62,7 +62,8 @@ def test_simple_chat_goes_to_small_with_routing_headers_and_model_rewrite(
 def test_hard_chat_goes_to_large(tmp_path: Path, large: Any, small: Any) -> None:
     with router(tmp_path, large, small) as r:
         raw = r.openai().chat.completions.with_raw_response.create(
-            model="hybrid", messages=[{"role": "user", "content": HARD}])
+            model="hybrid", messages=[{"role": "user", "content": HARD}]
+        )
     assert raw.parse().choices[0].message.content == "large says Paris"
     assert raw.headers["x-hybridroute-reason"] == "complexity_above_threshold"
     assert raw.headers["x-hybridroute-version"] == "large"
@@ -82,7 +83,9 @@ def test_streaming_reaches_the_client_chunk_by_chunk_before_the_upstream_finishe
     small[0].gate = gate
     try:
         with router(tmp_path, large, small) as r:
-            stream = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE, stream=True)
+            stream = r.openai().chat.completions.create(
+                model="hybrid", messages=SIMPLE, stream=True
+            )
             chunks = iter(stream)
             first = next(chunks)
             # The upstream is holding the rest until we have seen the first chunk.
@@ -92,7 +95,10 @@ def test_streaming_reaches_the_client_chunk_by_chunk_before_the_upstream_finishe
     finally:
         gate.set()
     assert first.choices[0].delta.content == "small"
-    assert "".join([first.choices[0].delta.content or "", *[x or "" for x in rest]]) == "small says Paris"
+    assert (
+        "".join([first.choices[0].delta.content or "", *[x or "" for x in rest]])
+        == "small says Paris"
+    )
 
 
 def test_models_lists_the_public_model(tmp_path: Path, large: Any, small: Any) -> None:
@@ -106,18 +112,22 @@ def test_unknown_request_fields_pass_through_to_the_upstream(
 ) -> None:
     with router(tmp_path, large, small) as r:
         r.openai().chat.completions.create(
-            model="hybrid", messages=SIMPLE, temperature=0.2,
+            model="hybrid",
+            messages=SIMPLE,
+            temperature=0.2,
             extra_body={"vendor_option": {"top_k": 5}, "repetition_penalty": 1.1},
         )
     sent = small[0].requests[-1]
-    assert sent["vendor_option"] == {"top_k": 5} and sent["repetition_penalty"] == 1.1
+    assert sent["vendor_option"] == {"top_k": 5}
+    assert sent["repetition_penalty"] == 1.1
     assert sent["temperature"] == 0.2
 
 
 def test_client_request_id_is_kept_and_forwarded(tmp_path: Path, large: Any, small: Any) -> None:
     with router(tmp_path, large, small) as r:
         raw = r.openai().chat.completions.with_raw_response.create(
-            model="hybrid", messages=SIMPLE, extra_headers={"x-request-id": "abc-123"})
+            model="hybrid", messages=SIMPLE, extra_headers={"x-request-id": "abc-123"}
+        )
     assert raw.headers["x-hybridroute-request-id"] == "abc-123"
     assert small[0].headers[-1]["x-request-id"] == "abc-123"
 
@@ -128,22 +138,28 @@ def test_tier_header_is_ignored_unless_the_policy_trusts_it(
     tiers = {"header": "x-hybridroute-tier", "trustHeader": False}
     with router(tmp_path, large, small, tiers=tiers) as r:
         raw = r.openai().chat.completions.with_raw_response.create(
-            model="hybrid", messages=SIMPLE, extra_headers={"x-hybridroute-tier": "critical"})
+            model="hybrid", messages=SIMPLE, extra_headers={"x-hybridroute-tier": "critical"}
+        )
     assert raw.headers["x-hybridroute-reason"] == "complexity_below_threshold"
     trusted = {"header": "x-hybridroute-tier", "trustHeader": True}
     with router(tmp_path, large, small, tiers=trusted) as r:
         raw = r.openai().chat.completions.with_raw_response.create(
-            model="hybrid", messages=SIMPLE, extra_headers={"x-hybridroute-tier": "critical"})
+            model="hybrid", messages=SIMPLE, extra_headers={"x-hybridroute-tier": "critical"}
+        )
     assert raw.headers["x-hybridroute-reason"] == "tier_large"
 
 
-def test_api_key_tier_sends_critical_clients_to_large(tmp_path: Path, large: Any, small: Any) -> None:
+def test_api_key_tier_sends_critical_clients_to_large(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
     digest = hashlib.sha256(b"sk-critical-client").hexdigest()
     with router(tmp_path, large, small, tiers={"apiKeySha256": {digest: "critical"}}) as r:
         raw = r.openai(api_key="sk-critical-client").chat.completions.with_raw_response.create(
-            model="hybrid", messages=SIMPLE)
+            model="hybrid", messages=SIMPLE
+        )
         other = r.openai(api_key="sk-someone-else").chat.completions.with_raw_response.create(
-            model="hybrid", messages=SIMPLE)
+            model="hybrid", messages=SIMPLE
+        )
     assert raw.headers["x-hybridroute-reason"] == "tier_large"
     assert other.headers["x-hybridroute-reason"] == "complexity_below_threshold"
     # The client's key is never forwarded upstream.
@@ -154,10 +170,14 @@ def test_explain_returns_the_decision_without_calling_any_model(
     tmp_path: Path, large: Any, small: Any
 ) -> None:
     with router(tmp_path, large, small) as r:
-        resp = httpx.post(f"{r.url}/v1/chat/completions", headers={"x-hybridroute-explain": "1"},
-                          json={"model": "hybrid", "messages": [{"role": "user", "content": HARD}]})
-        endpoint = httpx.post(f"{r.url}/v1/route/explain",
-                              json={"model": "hybrid", "prompt": "hello"})
+        resp = httpx.post(
+            f"{r.url}/v1/chat/completions",
+            headers={"x-hybridroute-explain": "1"},
+            json={"model": "hybrid", "messages": [{"role": "user", "content": HARD}]},
+        )
+        endpoint = httpx.post(
+            f"{r.url}/v1/route/explain", json={"model": "hybrid", "prompt": "hello"}
+        )
     assert resp.status_code == 200
     info = resp.json()
     assert info["decision"]["target"] == "large"
@@ -166,13 +186,19 @@ def test_explain_returns_the_decision_without_calling_any_model(
     assert info["features"]["has_code"] is True
     assert resp.headers["x-hybridroute-reason"] == "complexity_above_threshold"
     assert endpoint.json()["decision"]["target"] == "small"
-    assert large[0].requests == [] and small[0].requests == []
+    assert large[0].requests == []
+    assert small[0].requests == []
 
 
-def test_bad_json_is_a_400_with_an_openai_error_body(tmp_path: Path, large: Any, small: Any) -> None:
+def test_bad_json_is_a_400_with_an_openai_error_body(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
     with router(tmp_path, large, small) as r:
-        resp = httpx.post(f"{r.url}/v1/chat/completions", content=b"{nope",
-                          headers={"content-type": "application/json"})
+        resp = httpx.post(
+            f"{r.url}/v1/chat/completions",
+            content=b"{nope",
+            headers={"content-type": "application/json"},
+        )
     assert resp.status_code == 400
     assert resp.json()["error"]["type"] == "invalid_request_error"
 
@@ -184,15 +210,20 @@ def test_unknown_model_is_a_404_the_sdk_understands(tmp_path: Path, large: Any, 
 
 
 def test_oversized_body_is_a_413(tmp_path: Path, large: Any, small: Any) -> None:
-    with router(tmp_path, large, small, limits={"maxBodyBytes": 2048}) as r:
-        with pytest.raises(openai.APIStatusError) as info:
-            r.openai().chat.completions.create(
-                model="hybrid", messages=[{"role": "user", "content": "x" * 5000}])
+    with (
+        router(tmp_path, large, small, limits={"maxBodyBytes": 2048}) as r,
+        pytest.raises(openai.APIStatusError) as info,
+    ):
+        r.openai().chat.completions.create(
+            model="hybrid", messages=[{"role": "user", "content": "x" * 5000}]
+        )
     assert info.value.status_code == 413
     assert small[0].requests == []
 
 
-def test_sheds_load_with_429_above_the_in_flight_limit(tmp_path: Path, large: Any, small: Any) -> None:
+def test_sheds_load_with_429_above_the_in_flight_limit(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
     release = threading.Event()
     small[0].on_request = lambda _req: release.wait(10)
     with router(tmp_path, large, small, limits={"maxInFlight": 1}) as r:
@@ -215,9 +246,12 @@ def test_health_readiness_and_metrics_endpoints(tmp_path: Path, large: Any, smal
         ready = httpx.get(f"{r.url}/readyz")
         metrics = httpx.get(f"{r.url}/metrics")
     assert health.status_code == 200
-    assert ready.json()["scorer"] == "heuristic" and len(ready.json()["policy"]) == 64
+    assert ready.json()["scorer"] == "heuristic"
+    assert len(ready.json()["policy"]) == 64
     text = metrics.text
-    assert ('hybridroute_requests_total{code="200",model="small",reason="complexity_below_threshold",'
-            'route="test",version="v1"} 1.0') in text
+    assert (
+        'hybridroute_requests_total{code="200",model="small",reason="complexity_below_threshold",'
+        'route="test",version="v1"} 1.0'
+    ) in text
     assert 'hybridroute_policy_threshold{route="test"} 0.5' in text
     assert "hybridroute_router_overhead_seconds_bucket" in text

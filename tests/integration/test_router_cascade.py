@@ -33,7 +33,8 @@ def small() -> Iterator[tuple[FakeUpstream, str]]:
 
 def cascade_doc(large: Any, small: Any, tmp_path: Path, streaming: str = "skip") -> dict[str, Any]:
     return policy_doc(
-        large[1], {"v1": small[1]},
+        large[1],
+        {"v1": small[1]},
         confidence={"enabled": True, "minMeanLogprob": -0.5, "streaming": streaming},
         logging={"feedbackLog": str(tmp_path / "feedback.jsonl")},
     )
@@ -46,7 +47,9 @@ def feedback(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_escalates_when_small_model_confidence_is_low(tmp_path: Path, large: Any, small: Any) -> None:
+def test_escalates_when_small_model_confidence_is_low(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
     small[0].logprob = -2.0
     with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
         raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
@@ -56,12 +59,16 @@ def test_escalates_when_small_model_confidence_is_low(tmp_path: Path, large: Any
     assert raw.headers["x-hybridroute-reason"] == "low_confidence_escalation"
     assert small[0].requests[0]["logprobs"] is True
     assert "logprobs" not in large[0].requests[0]
-    assert ('hybridroute_escalations_total{reason="low_confidence_escalation",route="test",'
-            'version="v1"} 1.0') in metrics
+    assert (
+        'hybridroute_escalations_total{reason="low_confidence_escalation",route="test",'
+        'version="v1"} 1.0'
+    ) in metrics
     (record,) = records
-    assert record["kind"] == "escalation" and record["version"] == "v1"
+    assert record["kind"] == "escalation"
+    assert record["version"] == "v1"
     assert record["small_mean_logprob"] == pytest.approx(-2.0)
-    assert "prompt" not in record and len(record["prompt_sha256"]) == 64
+    assert "prompt" not in record
+    assert len(record["prompt_sha256"]) == 64
 
 
 def test_keeps_a_confident_small_answer_and_strips_logprobs_the_client_did_not_ask_for(
@@ -80,8 +87,9 @@ def test_logprobs_the_client_asked_for_are_passed_through(
     tmp_path: Path, large: Any, small: Any
 ) -> None:
     with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
-        completion = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE,
-                                                        logprobs=True)
+        completion = r.openai().chat.completions.create(
+            model="hybrid", messages=SIMPLE, logprobs=True
+        )
     assert completion.choices[0].logprobs is not None
     assert completion.choices[0].logprobs.content[0].logprob == pytest.approx(-0.05)
 
@@ -133,7 +141,8 @@ def test_streaming_in_buffer_mode_escalates_before_the_first_byte(
     small[0].logprob = -2.0
     with running_router(cascade_doc(large, small, tmp_path, "buffer"), tmp_path) as r:
         stream = r.openai().chat.completions.with_raw_response.create(
-            model="hybrid", messages=SIMPLE, stream=True)
+            model="hybrid", messages=SIMPLE, stream=True
+        )
         text = "".join(c.choices[0].delta.content or "" for c in stream.parse())
     assert text == "large answer"
     assert stream.headers["x-hybridroute-reason"] == "low_confidence_escalation"

@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
-
 from hybridroute_policy import Policy
 from hybridroute_router.state import policy_digest
+from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +22,14 @@ BODY = {"model": "hybrid", "messages": [{"role": "user", "content": "What is 2 p
 
 def configmap(namespace: str, name: str, doc: dict[str, Any] | str) -> str:
     text = doc if isinstance(doc, str) else yaml.safe_dump(doc)
-    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": name, "namespace": namespace},
-                       "data": {"policy.yaml": text}})
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {"policy.yaml": text},
+        }
+    )
 
 
 def digest(doc: dict[str, Any]) -> str:
@@ -49,12 +53,20 @@ def test_router_follows_its_configmap(control_plane: Any, tmp_path: Path, upstre
     control_plane.kubectl("create", "namespace", ns)
     first = policy_doc(large, {"v1": s1})
     control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "support-policy", first))
-    args = ("--policy-configmap", f"{ns}/support-policy", "--kubeconfig",
-            str(control_plane.kubeconfig))
+    args = (
+        "--policy-configmap",
+        f"{ns}/support-policy",
+        "--kubeconfig",
+        str(control_plane.kubeconfig),
+    )
     with running_router(None, tmp_path, *args) as r:
         assert ready(r.url)["source"] == f"configmap/{ns}/support-policy"
-        assert httpx.post(f"{r.url}/v1/chat/completions", json=BODY).json()[
-            "choices"][0]["message"]["content"] == "answer from s1"
+        assert (
+            httpx.post(f"{r.url}/v1/chat/completions", json=BODY).json()["choices"][0]["message"][
+                "content"
+            ]
+            == "answer from s1"
+        )
         # an update arrives through the watch
         second = policy_doc(large, {"v2": s2}, complexity={"threshold": 0.3})
         control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "support-policy", second))
@@ -62,15 +74,22 @@ def test_router_follows_its_configmap(control_plane: Any, tmp_path: Path, upstre
         resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
         assert resp.json()["choices"][0]["message"]["content"] == "answer from s2"
         # an invalid document is rejected; the last good policy stays
-        control_plane.kubectl("apply", "-f", "-",
-                              input=configmap(ns, "support-policy", "large: [broken"))
-        wait_for(lambda: 'hybridroute_policy_reloads_total{outcome="rejected",source="configmap"} 1.0'
-                 in httpx.get(f"{r.url}/metrics").text, timeout=30)
+        control_plane.kubectl(
+            "apply", "-f", "-", input=configmap(ns, "support-policy", "large: [broken")
+        )
+        wait_for(
+            lambda: (
+                'hybridroute_policy_reloads_total{outcome="rejected",source="configmap"} 1.0'
+                in httpx.get(f"{r.url}/metrics").text
+            ),
+            timeout=30,
+        )
         assert ready(r.url)["policy"] == digest(second)
         # deleting the ConfigMap keeps serving the last good policy
         control_plane.kubectl("delete", "configmap", "-n", ns, "support-policy")
         resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
-        assert resp.status_code == 200 and ready(r.url)["policy"] == digest(second)
+        assert resp.status_code == 200
+        assert ready(r.url)["policy"] == digest(second)
 
 
 def test_configmap_overrides_the_mounted_file_fallback(

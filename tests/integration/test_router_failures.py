@@ -15,8 +15,13 @@ from router_harness import FakeUpstream, policy_doc, running_router, serving
 pytestmark = pytest.mark.integration
 
 SIMPLE = [{"role": "user", "content": "What is the capital of France?"}]
-HARD = [{"role": "user", "content": "Step by step, write a Python class: def f(x): return x "
-         "and solve the equation 3 * 4 = x. Why? How? What else?"}]
+HARD = [
+    {
+        "role": "user",
+        "content": "Step by step, write a Python class: def f(x): return x "
+        "and solve the equation 3 * 4 = x. Why? How? What else?",
+    }
+]
 
 
 def closed_port_url() -> str:
@@ -98,9 +103,10 @@ def test_every_upstream_timing_out_is_a_504(tmp_path: Path, large: Any, small: A
 
 def test_every_upstream_failing_is_a_502(tmp_path: Path, large: Any, small: Any) -> None:
     small[0].status = large[0].status = 500
-    with running_router(doc(large[1], small[1]), tmp_path) as r, pytest.raises(
-        openai.InternalServerError
-    ) as info:
+    with (
+        running_router(doc(large[1], small[1]), tmp_path) as r,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
         ask(r)
     assert info.value.status_code == 502
 
@@ -118,11 +124,13 @@ def test_upstream_client_errors_are_passed_through_not_retried(
     tmp_path: Path, large: Any, small: Any
 ) -> None:
     small[0].status = 400
-    with running_router(doc(large[1], small[1]), tmp_path) as r, pytest.raises(
-        openai.BadRequestError
+    with (
+        running_router(doc(large[1], small[1]), tmp_path) as r,
+        pytest.raises(openai.BadRequestError),
     ):
         ask(r)
-    assert len(small[0].requests) == 1 and large[0].requests == []
+    assert len(small[0].requests) == 1
+    assert large[0].requests == []
 
 
 def test_a_failed_attempt_is_retried_on_the_same_upstream(
@@ -139,7 +147,8 @@ def test_a_failed_attempt_is_retried_on_the_same_upstream(
         raw = ask(r)
     assert raw.parse().choices[0].message.content == "small answer"
     assert raw.headers["x-hybridroute-reason"] == "complexity_below_threshold"
-    assert len(small[0].requests) == 2 and large[0].requests == []
+    assert len(small[0].requests) == 2
+    assert large[0].requests == []
 
 
 def test_open_circuit_stops_calls_to_a_failing_upstream(
@@ -157,8 +166,11 @@ def test_open_circuit_stops_calls_to_a_failing_upstream(
 
 
 def test_every_circuit_open_is_a_503(tmp_path: Path) -> None:
-    d = doc(closed_port_url(), closed_port_url(),
-            circuitBreaker={"failureThreshold": 1, "openSeconds": 60})
+    d = doc(
+        closed_port_url(),
+        closed_port_url(),
+        circuitBreaker={"failureThreshold": 1, "openSeconds": 60},
+    )
     with running_router(d, tmp_path) as r:
         with pytest.raises(openai.InternalServerError) as first:
             ask(r)
@@ -176,9 +188,12 @@ def test_a_stream_broken_mid_way_ends_with_an_error_the_sdk_raises(
     received = []
     with running_router(doc(large[1], small[1]), tmp_path) as r, r.openai() as client:
         stream = client.chat.completions.create(model="hybrid", messages=SIMPLE, stream=True)
-        with stream, pytest.raises(openai.APIError):
-            for chunk in stream:
-                received.append(chunk.choices[0].delta.content)
+        chunks = iter(stream)
+        with stream:
+            received.append(next(chunks).choices[0].delta.content)
+            received.append(next(chunks).choices[0].delta.content)
+            with pytest.raises(openai.APIError):
+                next(chunks)
     assert received == ["one", " two"]
 
 

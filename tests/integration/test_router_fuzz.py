@@ -22,25 +22,33 @@ ALLOWED = {200, 202, 400, 404, 405, 413}
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RouterHandle, httpx.Client]]:
     up = FakeUpstream("up", answer="fine")
     with serving(up) as s:
-        doc = policy_doc(s.url, {"v1": s.url}, confidence={"enabled": True},
-                         limits={"maxBodyBytes": 4096},
-                         tiers={"header": "x-tier", "trustHeader": True})
-        with running_router(doc, tmp_path_factory.mktemp("fuzz")) as r, httpx.Client(
-            base_url=r.url, timeout=10
-        ) as client:
+        doc = policy_doc(
+            s.url,
+            {"v1": s.url},
+            confidence={"enabled": True},
+            limits={"maxBodyBytes": 4096},
+            tiers={"header": "x-tier", "trustHeader": True},
+        )
+        with (
+            running_router(doc, tmp_path_factory.mktemp("fuzz")) as r,
+            httpx.Client(base_url=r.url, timeout=10) as client,
+        ):
             yield r, client
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
-                                                                       max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 messages = st.lists(
     st.fixed_dictionaries(
-        {"role": st.sampled_from(["user", "system", "assistant", 3]),
-         "content": st.one_of(st.text(max_size=200), json_values)},
+        {
+            "role": st.sampled_from(["user", "system", "assistant", 3]),
+            "content": st.one_of(st.text(max_size=200), json_values),
+        },
     ),
     max_size=4,
 )
@@ -54,8 +62,11 @@ requests = st.fixed_dictionaries(
         "extra": json_values,
     },
 )
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def check(resp: httpx.Response) -> None:
@@ -66,8 +77,12 @@ def check(resp: httpx.Response) -> None:
 
 
 @FUZZ
-@given(body=st.binary(max_size=600), path=st.sampled_from(
-    ["/v1/chat/completions", "/v1/completions", "/v1/route/explain", "/v1/feedback"]))
+@given(
+    body=st.binary(max_size=600),
+    path=st.sampled_from(
+        ["/v1/chat/completions", "/v1/completions", "/v1/route/explain", "/v1/feedback"]
+    ),
+)
 def test_random_bytes_never_cause_a_server_error(
     live: tuple[RouterHandle, httpx.Client], body: bytes, path: str
 ) -> None:
@@ -75,15 +90,24 @@ def test_random_bytes_never_cause_a_server_error(
 
 
 @FUZZ
-@given(req=requests, path=st.sampled_from(["/v1/chat/completions", "/v1/completions"]),
-       headers=st.dictionaries(st.sampled_from(["x-tier", "x-request-id", "traceparent",
-                                                "x-hybridroute-explain", "authorization"]),
-                               st.text(st.characters(min_codepoint=32, max_codepoint=126),
-                                       max_size=40), max_size=3),
-       ascii_only=st.booleans())
+@given(
+    req=requests,
+    path=st.sampled_from(["/v1/chat/completions", "/v1/completions"]),
+    headers=st.dictionaries(
+        st.sampled_from(
+            ["x-tier", "x-request-id", "traceparent", "x-hybridroute-explain", "authorization"]
+        ),
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+        max_size=3,
+    ),
+    ascii_only=st.booleans(),
+)
 def test_odd_json_requests_get_an_answer_or_a_clear_error(
-    live: tuple[RouterHandle, httpx.Client], req: dict[str, Any], path: str,
-    headers: dict[str, str], ascii_only: bool,
+    live: tuple[RouterHandle, httpx.Client],
+    req: dict[str, Any],
+    path: str,
+    headers: dict[str, str],
+    ascii_only: bool,
 ) -> None:
     # ascii_only: non-ASCII (lone surrogates too) as \u escapes; else raw UTF-8 bytes
     content = json.dumps(req, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
@@ -91,9 +115,12 @@ def test_odd_json_requests_get_an_answer_or_a_clear_error(
 
 
 @FUZZ
-@given(method=st.sampled_from(["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
-       path=st.sampled_from(["/v1/chat/completions", "/v1/models", "/metrics", "/nope",
-                             "/v1/feedback", "/healthz"]))
+@given(
+    method=st.sampled_from(["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
+    path=st.sampled_from(
+        ["/v1/chat/completions", "/v1/models", "/metrics", "/nope", "/v1/feedback", "/healthz"]
+    ),
+)
 def test_wrong_methods_and_paths_are_4xx(
     live: tuple[RouterHandle, httpx.Client], method: str, path: str
 ) -> None:
@@ -102,7 +129,10 @@ def test_wrong_methods_and_paths_are_4xx(
 
 
 def test_the_router_still_serves_after_the_fuzzing(live: tuple[RouterHandle, httpx.Client]) -> None:
-    resp = live[1].post("/v1/chat/completions",
-                        json={"model": "hybrid", "messages": [{"role": "user", "content": "hi"}]})
-    assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == "fine"
+    resp = live[1].post(
+        "/v1/chat/completions",
+        json={"model": "hybrid", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert resp.status_code == 200
+    assert resp.json()["choices"][0]["message"]["content"] == "fine"
     assert live[0].server.thread.is_alive()

@@ -16,10 +16,9 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
-
 from hybridroute_policy import Policy
 from hybridroute_router.state import policy_digest
+from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +71,7 @@ def ready_digest(url: str) -> str:
 
 
 def test_reloads_under_load_fail_no_request(tmp_path: Path, upstreams: Any) -> None:
-    (large, large_url), *smalls = upstreams
+    (_, large_url), *smalls = upstreams
     first = policy_doc(large_url, {"v1": smalls[0][1]})
     with running_router(first, tmp_path) as r, Load(r.url) as load:
         wait_for(lambda: len(load.statuses) > 50)
@@ -92,17 +91,26 @@ def test_reloads_under_load_fail_no_request(tmp_path: Path, upstreams: Any) -> N
 def test_invalid_policy_is_rejected_and_the_last_good_one_keeps_serving(
     tmp_path: Path, upstreams: Any
 ) -> None:
-    (_, large_url), (small, small_url), _ = upstreams
+    (_, large_url), (_, small_url), _ = upstreams
     good = policy_doc(large_url, {"v1": small_url})
     with running_router(good, tmp_path) as r:
         r.policy_path.write_text("large: [this is not a policy")
-        wait_for(lambda: 'hybridroute_policy_reloads_total{outcome="rejected",source="file"} 1.0'
-                 in httpx.get(f"{r.url}/metrics").text)
-        bad_weights = policy_doc(large_url, {"v1": small_url, "v2": small_url},
-                                 weights={"v1": 50, "v2": 60})
+        wait_for(
+            lambda: (
+                'hybridroute_policy_reloads_total{outcome="rejected",source="file"} 1.0'
+                in httpx.get(f"{r.url}/metrics").text
+            )
+        )
+        bad_weights = policy_doc(
+            large_url, {"v1": small_url, "v2": small_url}, weights={"v1": 50, "v2": 60}
+        )
         r.write_policy(bad_weights)
-        wait_for(lambda: 'hybridroute_policy_reloads_total{outcome="rejected",source="file"} 2.0'
-                 in httpx.get(f"{r.url}/metrics").text)
+        wait_for(
+            lambda: (
+                'hybridroute_policy_reloads_total{outcome="rejected",source="file"} 2.0'
+                in httpx.get(f"{r.url}/metrics").text
+            )
+        )
         resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
         assert ready_digest(r.url) == digest(good)
     assert resp.status_code == 200
@@ -123,12 +131,26 @@ def test_console_script_serves_and_reloads_its_policy_file(tmp_path: Path, upstr
     port = _free_port()
     exe = Path(sys.executable).with_name("hybridroute-router")
     proc = subprocess.Popen(
-        [str(exe), "--policy", str(path), "--port", str(port), "--reload-interval", "0.1",
-         "--decision-log", "off", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ},
+        [
+            str(exe),
+            "--policy",
+            str(path),
+            "--port",
+            str(port),
+            "--reload-interval",
+            "0.1",
+            "--decision-log",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
     )
     url = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             try:
                 return httpx.get(f"{url}/healthz").status_code == 200
@@ -157,7 +179,8 @@ def test_console_script_refuses_an_invalid_policy_at_startup(tmp_path: Path) -> 
     path = tmp_path / "policy.yaml"
     path.write_text("route: x\n")
     exe = Path(sys.executable).with_name("hybridroute-router")
-    result = subprocess.run([str(exe), "--policy", str(path)], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [str(exe), "--policy", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode != 0
     assert "large: Field required" in result.stderr

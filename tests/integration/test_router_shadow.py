@@ -35,7 +35,8 @@ def small() -> Iterator[tuple[FakeUpstream, str]]:
 
 def shadow_doc(large: Any, small: Any, tmp_path: Path, **shadow: Any) -> dict[str, Any]:
     return policy_doc(
-        large[1], {"v1": small[1]},
+        large[1],
+        {"v1": small[1]},
         shadow={"percent": 100, "comparator": "token-overlap", "agreementThreshold": 0.6, **shadow},
         logging={"feedbackLog": str(tmp_path / "feedback.jsonl"), "logPrompts": True},
     )
@@ -45,7 +46,9 @@ def metric(url: str, outcome: str, version: str = "v1") -> float:
     text = httpx.get(f"{url}/metrics").text
     m = re.search(
         rf'hybridroute_shadow_comparisons_total{{outcome="{outcome}",route="test",'
-        rf'version="{version}"}} ([0-9.e+]+)', text)
+        rf'version="{version}"}} ([0-9.e+]+)',
+        text,
+    )
     return float(m.group(1)) if m else 0.0
 
 
@@ -63,7 +66,9 @@ def test_shadow_compares_answers_and_records_agreement_per_version(
         wait_for(lambda: metric(r.url, "agree") == 1.0)
         (record,) = wait_for(lambda: records(tmp_path))
     assert large[0].requests[0]["model"] == "large-model"
-    assert record["kind"] == "shadow" and record["primary"] == "small" and record["agree"] is True
+    assert record["kind"] == "shadow"
+    assert record["primary"] == "small"
+    assert record["agree"] is True
     assert record["similarity"] == pytest.approx(1.0)
     assert record["small_answer"] == "Paris is the capital of France."
     assert record["large_answer"] == "The capital of France is Paris."

@@ -10,12 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from hybridroute_router.telemetry.tracing import Tracing
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
-
-from hybridroute_router.telemetry.tracing import Tracing
 
 pytestmark = pytest.mark.integration
 
@@ -46,19 +45,29 @@ def test_spans_for_request_decision_and_upstream_with_traceparent_propagated(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     doc = policy_doc(large[1], {"v1": small[1]})
     with running_router(doc, tmp_path, tracing=Tracing(provider)) as r:
-        r.openai().chat.completions.create(model="hybrid", messages=SIMPLE,
-                                           extra_headers={"traceparent": TRACEPARENT})
-        spans = wait_for(lambda: exporter.get_finished_spans() if len(
-            exporter.get_finished_spans()) >= 3 else None)
+        r.openai().chat.completions.create(
+            model="hybrid", messages=SIMPLE, extra_headers={"traceparent": TRACEPARENT}
+        )
+        spans = wait_for(
+            lambda: (
+                exporter.get_finished_spans() if len(exporter.get_finished_spans()) >= 3 else None
+            )
+        )
     by_name = {s.name: s for s in spans}
-    request, decision, upstream = (by_name["hybridroute.request"], by_name["hybridroute.decision"],
-                                   by_name["hybridroute.upstream"])
+    request, decision, upstream = (
+        by_name["hybridroute.request"],
+        by_name["hybridroute.decision"],
+        by_name["hybridroute.upstream"],
+    )
     assert format(request.context.trace_id, "032x") == PARENT_TRACE  # continues the caller's trace
-    assert decision.parent is not None and decision.parent.span_id == request.context.span_id
-    assert upstream.parent is not None and upstream.parent.span_id == request.context.span_id
+    assert decision.parent is not None
+    assert decision.parent.span_id == request.context.span_id
+    assert upstream.parent is not None
+    assert upstream.parent.span_id == request.context.span_id
     assert decision.attributes is not None
     assert decision.attributes["hybridroute.reason"] == "complexity_below_threshold"
-    assert upstream.attributes is not None and upstream.attributes["hybridroute.version"] == "v1"
+    assert upstream.attributes is not None
+    assert upstream.attributes["hybridroute.version"] == "v1"
     sent = small[0].headers[-1]["traceparent"]
     assert sent == f"00-{PARENT_TRACE}-{upstream.context.span_id:016x}-01"
     provider.shutdown()
@@ -68,8 +77,9 @@ def test_without_tracing_an_incoming_traceparent_is_forwarded_unchanged(
     tmp_path: Path, large: Any, small: Any
 ) -> None:
     with running_router(policy_doc(large[1], {"v1": small[1]}), tmp_path) as r:
-        r.openai().chat.completions.create(model="hybrid", messages=SIMPLE,
-                                           extra_headers={"traceparent": TRACEPARENT})
+        r.openai().chat.completions.create(
+            model="hybrid", messages=SIMPLE, extra_headers={"traceparent": TRACEPARENT}
+        )
     assert small[0].headers[-1]["traceparent"] == TRACEPARENT
 
 
@@ -79,14 +89,18 @@ def _log(path: Path) -> list[dict[str, Any]]:
 
 def test_decision_log_redacts_prompts_by_default(tmp_path: Path, large: Any, small: Any) -> None:
     log = tmp_path / "decisions.jsonl"
-    with running_router(policy_doc(large[1], {"v1": small[1]}), tmp_path,
-                        "--decision-log", str(log)) as r:
+    with running_router(
+        policy_doc(large[1], {"v1": small[1]}), tmp_path, "--decision-log", str(log)
+    ) as r:
         r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
         (record,) = wait_for(lambda: _log(log))
-    assert record["model"] == "small" and record["version"] == "v1"
-    assert record["reason"] == "complexity_below_threshold" and record["status"] == 200
+    assert record["model"] == "small"
+    assert record["version"] == "v1"
+    assert record["reason"] == "complexity_below_threshold"
+    assert record["status"] == 200
     assert record["decision"]["scores"]["heuristic"] == record["decision"]["score"]
-    assert "prompt" not in record and "France" not in log.read_text()
+    assert "prompt" not in record
+    assert "France" not in log.read_text()
 
 
 def test_decision_log_keeps_prompts_when_the_policy_says_so(
@@ -108,15 +122,21 @@ def test_user_feedback_is_logged_joined_with_the_request(
     with running_router(doc, tmp_path) as r:
         raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
         rid = raw.headers["x-hybridroute-request-id"]
-        ok = httpx.post(f"{r.url}/v1/feedback",
-                        json={"request_id": rid, "score": 0.25, "comment": "too vague"})
+        ok = httpx.post(
+            f"{r.url}/v1/feedback", json={"request_id": rid, "score": 0.25, "comment": "too vague"}
+        )
         bad = httpx.post(f"{r.url}/v1/feedback", json={"request_id": rid, "score": 7})
         (record,) = wait_for(lambda: _log(fb))
-    assert ok.status_code == 202 and ok.json()["logged"] is True
-    assert bad.status_code == 400 and bad.json()["error"]["param"] == "score"
-    assert record["kind"] == "user" and record["request_id"] == rid
-    assert record["score"] == 0.25 and record["comment"] == "too vague"
-    assert record["model"] == "small" and record["version"] == "v1"
+    assert ok.status_code == 202
+    assert ok.json()["logged"] is True
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "score"
+    assert record["kind"] == "user"
+    assert record["request_id"] == rid
+    assert record["score"] == 0.25
+    assert record["comment"] == "too vague"
+    assert record["model"] == "small"
+    assert record["version"] == "v1"
 
 
 def test_tokens_cost_and_energy_are_counted_from_upstream_usage(
@@ -126,24 +146,40 @@ def test_tokens_cost_and_energy_are_counted_from_upstream_usage(
         r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
         text = httpx.get(f"{r.url}/metrics").text
     # the small test server reports 10 prompt tokens and 3 completion tokens
-    assert 'hybridroute_tokens_total{kind="prompt",model="small",route="test",version="v1"} 10.0' in text
-    assert 'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"} 3.0' in text
+    assert (
+        'hybridroute_tokens_total{kind="prompt",model="small",route="test",version="v1"} 10.0'
+        in text
+    )
+    assert (
+        'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"} 3.0'
+        in text
+    )
     cost = (10 * 0.001 + 3 * 0.002) / 1000
     energy = 13 * 300 / 1000
     assert f'hybridroute_cost_usd_total{{model="small",route="test",version="v1"}} {cost!r}' in text
-    assert f'hybridroute_energy_joules_total{{model="small",route="test",version="v1"}} {energy!r}' in text
+    assert (
+        f'hybridroute_energy_joules_total{{model="small",route="test",version="v1"}} {energy!r}'
+        in text
+    )
 
 
 def test_streamed_usage_is_counted(tmp_path: Path, large: Any, small: Any) -> None:
     with running_router(policy_doc(large[1], {"v1": small[1]}), tmp_path) as r:
         stream = r.openai().chat.completions.create(
-            model="hybrid", messages=SIMPLE, stream=True, stream_options={"include_usage": True})
+            model="hybrid", messages=SIMPLE, stream=True, stream_options={"include_usage": True}
+        )
         chunks = list(stream)
         text = httpx.get(f"{r.url}/metrics").text
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
-    assert ('hybridroute_requests_total{code="200",model="small",reason="complexity_below_threshold",'
-            'route="test",version="v1"} 1.0') in text
-    assert 'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"} 3.0' in text
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 3
+    assert (
+        'hybridroute_requests_total{code="200",model="small",reason="complexity_below_threshold",'
+        'route="test",version="v1"} 1.0'
+    ) in text
+    assert (
+        'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"} 3.0'
+        in text
+    )
 
 
 def test_real_prometheus_scrapes_the_router_metrics(
@@ -155,8 +191,11 @@ def test_real_prometheus_scrapes_the_router_metrics(
             client.chat.completions.create(model="hybrid", messages=SIMPLE)
         prom = prometheus_server([f"127.0.0.1:{r.server.port}"], job="router")
         result = wait_for(
-            lambda: prom.query('sum by (model, version) (hybridroute_requests_total{route="test"})'),
-            timeout=60, interval=0.5,
+            lambda: prom.query(
+                'sum by (model, version) (hybridroute_requests_total{route="test"})'
+            ),
+            timeout=60,
+            interval=0.5,
         )
         threshold = wait_for(lambda: prom.query("hybridroute_policy_threshold"), timeout=60)
     assert result[0]["metric"] == {"model": "small", "version": "v1"}

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from hybridroute_policy import Policy, TierRule
 from hybridroute_router.decision import ALL_REASONS, Reason, Signals, decide
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.unit
 
@@ -18,10 +17,20 @@ pytestmark = pytest.mark.unit
 def make_policy(**overrides: Any) -> Policy:
     doc: dict[str, Any] = {
         "large": {"upstream": {"baseUrl": "http://large:8000/v1", "model": "big"}},
-        "small": {"versions": [
-            {"name": "v1", "weight": 90, "upstream": {"baseUrl": "http://v1:8000/v1", "model": "s1"}},
-            {"name": "v2", "weight": 10, "upstream": {"baseUrl": "http://v2:8000/v1", "model": "s2"}},
-        ]},
+        "small": {
+            "versions": [
+                {
+                    "name": "v1",
+                    "weight": 90,
+                    "upstream": {"baseUrl": "http://v1:8000/v1", "model": "s1"},
+                },
+                {
+                    "name": "v2",
+                    "weight": 10,
+                    "upstream": {"baseUrl": "http://v2:8000/v1", "model": "s2"},
+                },
+            ]
+        },
         "complexity": {"threshold": 0.5},
         "confidence": {"enabled": True, "streaming": "skip"},
     }
@@ -30,44 +39,120 @@ def make_policy(**overrides: Any) -> Policy:
 
 
 POLICY = make_policy()
-NONE_READY = make_policy(small={"versions": [
-    {"name": "v1", "weight": 100, "ready": False,
-     "upstream": {"baseUrl": "http://v1:8000/v1", "model": "s1"}}]})
+NONE_READY = make_policy(
+    small={
+        "versions": [
+            {
+                "name": "v1",
+                "weight": 100,
+                "ready": False,
+                "upstream": {"baseUrl": "http://v1:8000/v1", "model": "s1"},
+            }
+        ]
+    }
+)
 
 TABLE = [
     # (case, policy, signals, target, reason, cascade)
-    ("simple query goes small", POLICY, Signals(score=0.1), "small",
-     Reason.COMPLEXITY_BELOW_THRESHOLD, True),
-    ("hard query goes large", POLICY, Signals(score=0.9), "large",
-     Reason.COMPLEXITY_ABOVE_THRESHOLD, False),
-    ("score equal to threshold goes large", POLICY, Signals(score=0.5), "large",
-     Reason.COMPLEXITY_ABOVE_THRESHOLD, False),
-    ("critical tier forces large for an easy query", POLICY,
-     Signals(score=0.0, tier="critical", tier_rule=TierRule.LARGE), "large", Reason.TIER_LARGE, False),
-    ("small tier forces small for a hard query", POLICY,
-     Signals(score=1.0, tier="batch", tier_rule=TierRule.SMALL), "small", Reason.TIER_SMALL, False),
-    ("free tier prefers small and may escalate", POLICY,
-     Signals(score=1.0, tier="free", tier_rule=TierRule.PREFER_SMALL), "small",
-     Reason.TIER_PREFER_SMALL, True),
-    ("no ready small version goes large", NONE_READY, Signals(score=0.0), "large",
-     Reason.NO_SMALL_VERSION_READY, False),
-    ("every small version unavailable goes large", POLICY,
-     Signals(score=0.0, unavailable_versions=("v1", "v2")), "large",
-     Reason.NO_SMALL_VERSION_READY, False),
-    ("streaming skips the cascade by default", POLICY, Signals(score=0.1, stream=True), "small",
-     Reason.COMPLEXITY_BELOW_THRESHOLD, False),
-    ("streaming cascades in buffer mode",
-     make_policy(confidence={"enabled": True, "streaming": "buffer"}),
-     Signals(score=0.1, stream=True), "small", Reason.COMPLEXITY_BELOW_THRESHOLD, True),
-    ("cascade off when confidence disabled", make_policy(confidence={"enabled": False}),
-     Signals(score=0.1), "small", Reason.COMPLEXITY_BELOW_THRESHOLD, False),
+    (
+        "simple query goes small",
+        POLICY,
+        Signals(score=0.1),
+        "small",
+        Reason.COMPLEXITY_BELOW_THRESHOLD,
+        True,
+    ),
+    (
+        "hard query goes large",
+        POLICY,
+        Signals(score=0.9),
+        "large",
+        Reason.COMPLEXITY_ABOVE_THRESHOLD,
+        False,
+    ),
+    (
+        "score equal to threshold goes large",
+        POLICY,
+        Signals(score=0.5),
+        "large",
+        Reason.COMPLEXITY_ABOVE_THRESHOLD,
+        False,
+    ),
+    (
+        "critical tier forces large for an easy query",
+        POLICY,
+        Signals(score=0.0, tier="critical", tier_rule=TierRule.LARGE),
+        "large",
+        Reason.TIER_LARGE,
+        False,
+    ),
+    (
+        "small tier forces small for a hard query",
+        POLICY,
+        Signals(score=1.0, tier="batch", tier_rule=TierRule.SMALL),
+        "small",
+        Reason.TIER_SMALL,
+        False,
+    ),
+    (
+        "free tier prefers small and may escalate",
+        POLICY,
+        Signals(score=1.0, tier="free", tier_rule=TierRule.PREFER_SMALL),
+        "small",
+        Reason.TIER_PREFER_SMALL,
+        True,
+    ),
+    (
+        "no ready small version goes large",
+        NONE_READY,
+        Signals(score=0.0),
+        "large",
+        Reason.NO_SMALL_VERSION_READY,
+        False,
+    ),
+    (
+        "every small version unavailable goes large",
+        POLICY,
+        Signals(score=0.0, unavailable_versions=("v1", "v2")),
+        "large",
+        Reason.NO_SMALL_VERSION_READY,
+        False,
+    ),
+    (
+        "streaming skips the cascade by default",
+        POLICY,
+        Signals(score=0.1, stream=True),
+        "small",
+        Reason.COMPLEXITY_BELOW_THRESHOLD,
+        False,
+    ),
+    (
+        "streaming cascades in buffer mode",
+        make_policy(confidence={"enabled": True, "streaming": "buffer"}),
+        Signals(score=0.1, stream=True),
+        "small",
+        Reason.COMPLEXITY_BELOW_THRESHOLD,
+        True,
+    ),
+    (
+        "cascade off when confidence disabled",
+        make_policy(confidence={"enabled": False}),
+        Signals(score=0.1),
+        "small",
+        Reason.COMPLEXITY_BELOW_THRESHOLD,
+        False,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "policy", "signals", "target", "reason", "cascade"), TABLE,
-                         ids=[row[0] for row in TABLE])
-def test_decision_table(case: str, policy: Policy, signals: Signals, target: str,
-                        reason: Reason, cascade: bool) -> None:
+@pytest.mark.parametrize(
+    ("case", "policy", "signals", "target", "reason", "cascade"),
+    TABLE,
+    ids=[row[0] for row in TABLE],
+)
+def test_decision_table(
+    case: str, policy: Policy, signals: Signals, target: str, reason: Reason, cascade: bool
+) -> None:
     d = decide(policy, signals)
     assert (d.target, d.reason, d.cascade) == (target, reason, cascade), case
 
@@ -75,12 +160,14 @@ def test_decision_table(case: str, policy: Policy, signals: Signals, target: str
 def test_unavailable_version_is_avoided_when_another_is_ready() -> None:
     for bucket in range(0, 10_000, 97):
         d = decide(POLICY, Signals(score=0.1, bucket=bucket, unavailable_versions=("v1",)))
-        assert d.version is not None and d.version.name == "v2"
+        assert d.version is not None
+        assert d.version.name == "v2"
 
 
 def test_decision_reports_score_threshold_and_extra_scores() -> None:
     d = decide(POLICY, Signals(score=0.3, scores={"heuristic": 0.2}))
-    assert d.score == 0.3 and d.threshold == 0.5
+    assert d.score == 0.3
+    assert d.threshold == 0.5
     assert d.scores == {"heuristic": 0.2, "complexity": 0.3}
 
 
@@ -105,7 +192,8 @@ def test_decision_properties(s: Signals, threshold: float) -> None:
     assert d.target in ("large", "small")
     # Never a version that is unavailable or not ready; small only with a version.
     if d.version is not None:
-        assert d.version.name not in s.unavailable_versions and d.version.ready
+        assert d.version.name not in s.unavailable_versions
+        assert d.version.ready
     if d.target == "small":
         assert d.version is not None
     # Tier rules win over complexity; complexity decides only under "auto".
@@ -122,7 +210,9 @@ def test_decision_properties(s: Signals, threshold: float) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(s=signals, low=thresholds, high=thresholds)
-def test_raising_the_threshold_never_moves_traffic_to_large(s: Signals, low: float, high: float) -> None:
+def test_raising_the_threshold_never_moves_traffic_to_large(
+    s: Signals, low: float, high: float
+) -> None:
     low, high = min(low, high), max(low, high)
     d_low = decide(make_policy(complexity={"threshold": low}), s)
     d_high = decide(make_policy(complexity={"threshold": high}), s)

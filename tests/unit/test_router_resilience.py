@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import pytest
-
 from hybridroute_policy import Policy
 from hybridroute_router.decision.compare import ExactMatch, TokenOverlap, answer_text, normalize
 from hybridroute_router.http.errors import HttpError
@@ -22,9 +21,12 @@ def test_breaker_opens_after_threshold_and_half_opens_for_one_probe() -> None:
     b = CircuitBreaker(failure_threshold=3, open_seconds=10)
     for t in (0.0, 1.0):
         b.failure(t)
-    assert b.state(1.0) == "closed" and b.allow(1.0)
+    assert b.state(1.0) == "closed"
+    assert b.allow(1.0)
     b.failure(2.0)
-    assert b.state(2.5) == "open" and not b.allow(2.5) and b.is_open(2.5)
+    assert b.state(2.5) == "open"
+    assert not b.allow(2.5)
+    assert b.is_open(2.5)
     assert b.state(12.5) == "half-open"
     assert b.allow(12.5)  # the probe
     assert not b.allow(12.6)  # only one at a time
@@ -32,7 +34,8 @@ def test_breaker_opens_after_threshold_and_half_opens_for_one_probe() -> None:
     assert b.state(13.0) == "open"
     assert b.allow(23.5)
     b.success()
-    assert b.state(23.6) == "closed" and b.allow(23.6)
+    assert b.state(23.6) == "closed"
+    assert b.allow(23.6)
 
 
 def test_retry_budget_caps_retries_to_a_share_of_requests() -> None:
@@ -65,16 +68,21 @@ def test_comparators() -> None:
 
 
 def _policy(scorer: str) -> Policy:
-    return Policy.model_validate({
-        "large": {"upstream": {"baseUrl": "http://l/v1", "model": "l"}},
-        "small": {"versions": [{"name": "v1", "upstream": {"baseUrl": "http://s/v1", "model": "s"}}]},
-        "complexity": {"scorer": scorer},
-    })
+    return Policy.model_validate(
+        {
+            "large": {"upstream": {"baseUrl": "http://l/v1", "model": "l"}},
+            "small": {
+                "versions": [{"name": "v1", "upstream": {"baseUrl": "http://s/v1", "model": "s"}}]
+            },
+            "complexity": {"scorer": scorer},
+        }
+    )
 
 
 def test_registry_uses_heuristic_by_default() -> None:
     loaded = load_scorer(_policy("heuristic"))
-    assert loaded.scorer.name == "heuristic" and loaded.fallback_reason is None
+    assert loaded.scorer.name == "heuristic"
+    assert loaded.fallback_reason is None
 
 
 def test_registry_falls_back_to_heuristic_with_a_reason_when_a_scorer_cannot_load(
@@ -85,7 +93,8 @@ def test_registry_falls_back_to_heuristic_with_a_reason_when_a_scorer_cannot_loa
     loaded = load_scorer(_policy("learned"))
     assert loaded.scorer.name == "heuristic"
     assert loaded.requested == "learned"
-    assert loaded.fallback_reason is not None and "unavailable" in loaded.fallback_reason
+    assert loaded.fallback_reason is not None
+    assert "unavailable" in loaded.fallback_reason
 
 
 @pytest.mark.parametrize(
@@ -97,7 +106,12 @@ def test_registry_falls_back_to_heuristic_with_a_reason_when_a_scorer_cannot_loa
         (b'{"model": "other", "messages": [{"role": "user", "content": "x"}]}', CHAT, 404, "model"),
         (b'{"model": "hybrid", "messages": []}', CHAT, 400, "messages"),
         (b'{"model": "hybrid", "messages": ["x"]}', CHAT, 400, "messages[0]"),
-        (b'{"model": "hybrid", "messages": [{"role": "user"}], "stream": "yes"}', CHAT, 400, "stream"),
+        (
+            b'{"model": "hybrid", "messages": [{"role": "user"}], "stream": "yes"}',
+            CHAT,
+            400,
+            "stream",
+        ),
         (b'{"model": "hybrid", "prompt": 3}', COMPLETIONS, 400, "prompt"),
     ],
 )
@@ -112,8 +126,11 @@ def test_bad_requests_are_rejected_with_a_clear_error(
 
 def test_unknown_fields_are_kept_for_the_upstream() -> None:
     parsed = parse_body(
-        b'{"model": "hybrid", "messages": [{"role": "user", "content": "x"}], "vendor_x": {"a": 1}}',
-        CHAT, "hybrid",
+        b'{"model": "hybrid", "messages": [{"role": "user", "content": "x"}],'
+        b' "vendor_x": {"a": 1}}',
+        CHAT,
+        "hybrid",
     )
     body: dict[str, Any] = parsed.body
-    assert body["vendor_x"] == {"a": 1} and parsed.stream is False
+    assert body["vendor_x"] == {"a": 1}
+    assert parsed.stream is False

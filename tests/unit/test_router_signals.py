@@ -6,9 +6,6 @@ import hashlib
 from collections import Counter
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from hybridroute_policy import SmallVersion, TierPolicy, TierRule, Upstream
 from hybridroute_router.decision.complexity import structural_score
 from hybridroute_router.decision.confidence import LogprobAccumulator, is_confident, mean_logprob
@@ -16,6 +13,8 @@ from hybridroute_router.decision.features import extract, text_features
 from hybridroute_router.decision.tiers import api_key_from_authorization, resolve_tier, tier_rule
 from hybridroute_router.decision.versions import choose_version, sticky_bucket
 from hybridroute_router.scorers import HeuristicScorer, Scorer
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.unit
 
@@ -28,22 +27,29 @@ HARD = (
 
 def test_features_detect_code_math_steps_and_questions() -> None:
     f = text_features(HARD)
-    assert f.has_code and f.has_math and f.multi_step
+    assert f.has_code
+    assert f.has_math
+    assert f.multi_step
     assert f.questions == 3
     plain = text_features("What is the capital of France?")
-    assert not (plain.has_code or plain.has_math or plain.multi_step)
+    assert not plain.has_code
+    assert not plain.has_math
+    assert not plain.multi_step
     assert plain.questions == 1
 
 
 def test_conversation_depth_counts_user_turns_and_prompt_is_last_user_message() -> None:
-    body = {"messages": [
-        {"role": "system", "content": "be brief"},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-        {"role": "user", "content": [{"type": "text", "text": "and now?"}]},
-    ]}
+    body = {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": [{"type": "text", "text": "and now?"}]},
+        ]
+    }
     f = extract(body)
-    assert f.depth == 2 and f.prompt == "and now?"
+    assert f.depth == 2
+    assert f.prompt == "and now?"
     assert f.tokens == (len("be brief") + 2 + 5 + len("and now?") + 3) // 4
 
 
@@ -85,8 +91,10 @@ def _versions(*spec: tuple[str, int, bool]) -> list[SmallVersion]:
 
 def test_versions_are_chosen_by_weight() -> None:
     versions = _versions(("stable", 90, True), ("canary", 10, True))
-    counts = Counter(choose_version(versions, sticky_bucket(f"req-{i}")).name  # type: ignore[union-attr]
-                     for i in range(20_000))
+    counts = Counter(
+        choose_version(versions, sticky_bucket(f"req-{i}")).name  # type: ignore[union-attr]
+        for i in range(20_000)
+    )
     assert 0.08 < counts["canary"] / 20_000 < 0.12
 
 
@@ -97,20 +105,27 @@ def test_version_choice_is_sticky_per_request_id() -> None:
     assert first == again
 
 
-@given(weights=st.lists(st.integers(0, 100), min_size=1, max_size=5),
-       ready=st.lists(st.booleans(), min_size=5, max_size=5), bucket=st.integers(0, 9_999))
-def test_never_routes_to_a_version_that_is_not_ready(weights: list[int], ready: list[bool],
-                                                     bucket: int) -> None:
+@given(
+    weights=st.lists(st.integers(0, 100), min_size=1, max_size=5),
+    ready=st.lists(st.booleans(), min_size=5, max_size=5),
+    bucket=st.integers(0, 9_999),
+)
+def test_never_routes_to_a_version_that_is_not_ready(
+    weights: list[int], ready: list[bool], bucket: int
+) -> None:
     versions = _versions(*[(f"v{i}", w, ready[i]) for i, w in enumerate(weights)])
     chosen = choose_version(versions, bucket)
     if any(v.ready for v in versions):
-        assert chosen is not None and chosen.ready
+        assert chosen is not None
+        assert chosen.ready
     else:
         assert chosen is None
 
 
 def test_mean_logprob_reads_chat_and_completion_shapes() -> None:
-    chat = {"choices": [{"index": 0, "logprobs": {"content": [{"logprob": -0.2}, {"logprob": -0.4}]}}]}
+    chat = {
+        "choices": [{"index": 0, "logprobs": {"content": [{"logprob": -0.2}, {"logprob": -0.4}]}}]
+    }
     legacy = {"choices": [{"index": 0, "logprobs": {"token_logprobs": [-1.0, None, -3.0]}}]}
     assert mean_logprob(chat) == pytest.approx(-0.3)
     assert mean_logprob(legacy) == pytest.approx(-2.0)
