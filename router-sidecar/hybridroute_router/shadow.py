@@ -17,10 +17,9 @@ import msgspec
 
 from hybridroute_router.decision.compare import answer_text
 from hybridroute_router.feedback import base_record
-from hybridroute_router.upstream.http1 import UpstreamError
-
 from hybridroute_router.telemetry.logs import JsonlSink
 from hybridroute_router.telemetry.metrics import Metrics
+from hybridroute_router.upstream.http1 import UpstreamError
 
 if TYPE_CHECKING:
     from hybridroute_router.state import RouterState
