@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger("hybridroute.operator").setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
+    if not args.verbose:  # kopf logs every handled watch event at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     options = Options(
         kubeconfig=args.kubeconfig,
         resync_seconds=args.resync_seconds,

@@ -1,5 +1,8 @@
 """kopf handlers: thin adapters from watch events to the reconciler. No logic here.
 
+Handlers are ``async``: they run on the operator's event loop (sync ones would run in
+kopf's thread pool, away from the work queue).
+
 No handler needs a finalizer (no timers, daemons or on.delete): deleting a HybridRoute
 never waits for the operator; its children go by owner-reference garbage collection."""
 
@@ -60,7 +63,7 @@ def probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-def route_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def route_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     body = event["object"]
     if event["type"] == "DELETED":
@@ -71,14 +74,14 @@ def route_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         runtime.queue.request(key)
 
 
-def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     key = runtime.reconciler.child_seen(event["type"], event["object"])
     if key is not None:
         runtime.queue.request(key)
 
 
-def endpoints_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def endpoints_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     for key in runtime.reconciler.routes_using_slice(event["object"]):
         runtime.queue.request(key)

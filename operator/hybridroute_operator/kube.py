@@ -6,6 +6,7 @@ Credentials come from a kubeconfig or, inside a Pod, from the mounted ServiceAcc
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,16 @@ def load_access(kubeconfig: Path | None) -> ClusterAccess:
     )
 
 
+def ssl_context(access: ClusterAccess) -> ssl.SSLContext | bool:
+    if access.verify is False:
+        return False
+    cafile = access.verify if isinstance(access.verify, str) else None
+    context = ssl.create_default_context(cafile=cafile)
+    if access.cert is not None:
+        context.load_cert_chain(*access.cert)
+    return context
+
+
 class KubeApi:
     """Async client for the handful of calls the operator makes."""
 
@@ -76,8 +87,7 @@ class KubeApi:
         self._token_read = time.monotonic()
         self._client = httpx.AsyncClient(
             base_url=access.server,
-            verify=access.verify,
-            cert=access.cert,
+            verify=ssl_context(access),
             timeout=timeout,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
