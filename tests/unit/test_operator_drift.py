@@ -6,6 +6,7 @@ import ast
 import asyncio
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hybridroute_operator.drift import drifted
@@ -14,7 +15,7 @@ from hybridroute_operator.queue import Coalescer
 pytestmark = pytest.mark.unit
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "hybridroute_operator"
 
-DESIRED = {
+DESIRED: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Service",
     "metadata": {"name": "a", "labels": {"x": "1"}},

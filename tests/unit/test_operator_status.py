@@ -190,7 +190,7 @@ def test_conditions_of_other_controllers_are_kept() -> None:
 
 
 def test_endpoint_health_counts_ready_endpoints_over_slices() -> None:
-    slices = [
+    slices: list[dict[str, Any]] = [
         {"endpoints": [{"conditions": {"ready": True}}, {"conditions": {"ready": False}}]},
         {"endpoints": [{"conditions": {}}]},
         {"endpoints": None},
