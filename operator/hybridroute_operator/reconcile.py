@@ -220,9 +220,11 @@ class Reconciler:
         else:
             outcome = Outcome("applied")
         ok = True
+        known = self.cache.keys(key)
         try:
             await self._apply(key, children)
-            await self._prune(ref, key, children, observed.service_monitor_api)
+            if known != {key_of(c) for c in children}:  # first pass, resync or a new shape
+                await self._prune(ref, key, children, observed.service_monitor_api)
         except KubeError as exc:
             outcome = Outcome("failed", "ApplyFailed", str(exc)[:1000])
             self.metrics.errors.labels(reason=exc.reason or str(exc.status)).inc()

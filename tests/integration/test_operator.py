@@ -261,8 +261,11 @@ def test_nothing_is_rewritten_when_nothing_changed(
         return metric_value(operator.metrics(), "hybridroute_operator_applies_total") or 0.0
 
     before, applied = versions(), applies()
+    routes = metric_value(operator.metrics(), "hybridroute_operator_routes") or 1.0
     # two full resyncs (every 5 s in these tests) re-apply every child of every route
-    eventually(lambda: applies() >= applied + 2 * len(CHILDREN), "two resync passes", timeout=30)
+    eventually(
+        lambda: applies() >= applied + 2 * len(CHILDREN) * routes, "two resync passes", timeout=40
+    )
     assert versions() == before
 
 
