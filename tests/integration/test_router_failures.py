@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from router_harness import FakeUpstream, policy_doc, running_router, serving
@@ -58,9 +59,14 @@ def test_small_server_error_falls_back_to_large(tmp_path: Path, large: Any, smal
     small[0].status = 500
     with running_router(doc(large[1], small[1]), tmp_path) as r:
         raw = ask(r)
+        metrics = httpx.get(f"{r.url}/metrics").text
     assert raw.parse().choices[0].message.content == "large answer"
     assert raw.headers["x-hybridroute-reason"] == "fallback_small_to_large"
     assert "x-hybridroute-degraded" not in raw.headers
+    assert (
+        'hybridroute_fallbacks_total{from_model="small",route="test",to_model="large"} 1.0'
+        in metrics
+    )
 
 
 def test_large_failure_falls_back_to_small_marked_degraded(

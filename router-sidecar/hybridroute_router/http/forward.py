@@ -48,10 +48,6 @@ def candidates(ctx: RequestContext, primary: Target) -> list[Candidate]:
     return [small, large] if primary == "small" else [large, small]
 
 
-def _retryable(exc: UpstreamError) -> bool:
-    return exc.kind in ("connect", "closed", "pool")
-
-
 async def call_with_fallback(
     ctx: RequestContext,
     cands: list[Candidate],
@@ -81,6 +77,8 @@ async def call_with_fallback(
             now = time.monotonic()
             if resp is not None and outcome == "ok":
                 breaker.success()
+                if index > 0:
+                    m.child(m.fallbacks, route, cands[0].role, cand.role).inc()
                 return Call(resp, cand, index > 0)
             last = outcome
             if outcome == "rate_limited":
