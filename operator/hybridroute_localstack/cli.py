@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hybridroute_localstack import state
-from hybridroute_localstack.build import BuildError, build_all
+from hybridroute_localstack.build import BuildError, build_all, tool_dir
 from hybridroute_localstack.controlplane import ControlPlane
 from hybridroute_localstack.probe import answers, tls_context
 from hybridroute_localstack.process import ComponentFailed
+from hybridroute_localstack.versions import ETCD, HELM, KUBERNETES, KWOK
 
 
 def _say(message: str) -> None:
@@ -85,6 +86,8 @@ def cmd_env(args: argparse.Namespace) -> int:
         print("not running; start it with `hybridroute-local up`", file=sys.stderr)
         return 1
     print(f"export KUBECONFIG={existing.kubeconfig}")
+    tools = ":".join(str(tool_dir(t)) for t in (KUBERNETES, HELM, KWOK, ETCD))
+    print(f'export PATH="{tools}:$PATH"')
     return 0
 
 

@@ -61,7 +61,7 @@ class ControlPlane:
     workdir: Path
     die_with_parent: bool = True
     start_timeout: float = 120.0
-    components: list[Component] = field(default_factory=list)
+    components: list[Component] = field(default_factory=list, repr=False)
     server: str = ""
     _pki: Pki | None = field(default=None, repr=False)
 

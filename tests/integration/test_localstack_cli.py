@@ -48,7 +48,7 @@ def test_up_status_env_and_down_manage_a_detached_control_plane(tmp_path: Path) 
         assert "already running" in again.stdout
 
         env = hybridroute_local(state_dir, "env")
-        assert env.stdout.strip() == f"export KUBECONFIG={kubeconfig}"
+        assert env.stdout.splitlines()[0] == f"export KUBECONFIG={kubeconfig}"
         namespaces = subprocess.run(
             ["kubectl", f"--kubeconfig={kubeconfig}", "get", "namespace", "default", "-o", "name"],
             capture_output=True,

@@ -126,7 +126,11 @@ def test_server_side_apply_conflict_is_reported_as_a_conflict(
         "-",
         input=config_map("0.7"),
     )
-    taken = json.loads(control_plane.kubectl("get", "configmap", name, "-o", "json").stdout)
+    taken = json.loads(
+        control_plane.kubectl(
+            "get", "configmap", name, "-o", "json", "--show-managed-fields"
+        ).stdout
+    )
     assert taken["data"]["threshold"] == "0.7"
     owners = {m["manager"] for m in taken["metadata"]["managedFields"]}
     assert "operator" in owners
