@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hybridroute_localstack.controlplane import kubectl_binary
 from hybridroute_localstack.process import process_alive
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,15 @@ def test_up_status_env_and_down_manage_a_detached_control_plane(tmp_path: Path) 
         env = hybridroute_local(state_dir, "env")
         assert env.stdout.splitlines()[0] == f"export KUBECONFIG={kubeconfig}"
         namespaces = subprocess.run(
-            ["kubectl", f"--kubeconfig={kubeconfig}", "get", "namespace", "default", "-o", "name"],
+            [
+                kubectl_binary(),
+                f"--kubeconfig={kubeconfig}",
+                "get",
+                "namespace",
+                "default",
+                "-o",
+                "name",
+            ],
             capture_output=True,
             text=True,
             timeout=60,
