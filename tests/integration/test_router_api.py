@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from router_harness import FakeUpstream, policy_doc, running_router, serving
+from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -255,3 +255,24 @@ def test_health_readiness_and_metrics_endpoints(tmp_path: Path, large: Any, smal
     ) in text
     assert 'hybridroute_policy_threshold{route="test"} 0.5' in text
     assert "hybridroute_router_overhead_seconds_bucket" in text
+
+
+def test_a_client_leaving_mid_stream_releases_the_request_at_once(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    gate = threading.Event()  # the upstream holds the rest of its stream
+    small[0].gate = gate
+    gauge = 'hybridroute_in_flight_requests{route="test"}'
+    try:
+        with router(tmp_path, large, small) as r:
+            body = {"model": "hybrid", "messages": SIMPLE, "stream": True}
+            with httpx.stream("POST", f"{r.url}/v1/chat/completions", json=body) as resp:
+                lines = resp.iter_lines()  # keep a reference: dropping it closes the stream
+                first = next(lines)
+                assert first.startswith("data: ")
+                assert f"{gauge} 1.0" in httpx.get(f"{r.url}/metrics").text
+            # the client is gone while the upstream still holds its stream open
+            wait_for(lambda: f"{gauge} 0.0" in httpx.get(f"{r.url}/metrics").text)
+            assert not gate.is_set()
+    finally:
+        gate.set()

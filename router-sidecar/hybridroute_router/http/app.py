@@ -190,6 +190,7 @@ class RouterApp:
             )
             if not serve or (explain is not None and explain.lower() in (b"1", b"true", b"yes")):
                 return await _explain(send, ctx)
+            ctx.receive = receive
             await self._serve(ctx, send)
         finally:
             rt.in_flight -= 1

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from opentelemetry.context import Context
 
+    from hybridroute_router.asgi_types import Receive
     from hybridroute_router.decision.decide import Decision
     from hybridroute_router.decision.features import Features
     from hybridroute_router.runtime import Runtime
@@ -28,6 +29,8 @@ class RequestContext:
     forward_headers: bytes
     """Extra upstream request header lines: x-request-id and any incoming trace context."""
     forward_headers_without_trace: bytes
+    receive: Receive | None = None
+    """The ASGI receive channel: streams watch it to stop when the client goes away."""
     trace_context: Context | None = None
     root_span: Any = None
     upstream_seconds: float = 0.0

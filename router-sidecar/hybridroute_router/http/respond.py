@@ -3,12 +3,14 @@ usage/answer information the accounting needs afterwards."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from hybridroute_router.asgi_types import Send
+from hybridroute_router.asgi_types import Receive, Send
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.errors import error_body
 from hybridroute_router.http.forward import Candidate
@@ -121,6 +123,11 @@ async def send_stream(
     headers = passthrough_headers(resp) + routing_headers(ctx, cand, reason, degraded)
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     sent = Sent(resp.status, cand.role, cand.version, reason, degraded)
+    watcher = (
+        asyncio.get_running_loop().create_task(_close_on_disconnect(ctx.receive, resp))
+        if ctx.receive is not None
+        else None
+    )
     try:
         while (chunk := await resp.next_chunk()) is not None:
             if b'"usage"' in chunk:
@@ -144,8 +151,20 @@ async def send_stream(
         sent.status = 599  # recorded as a failed stream; the client already has 200
     finally:
         resp.close()
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return sent
+
+
+async def _close_on_disconnect(receive: Receive, resp: Response) -> None:
+    """When the client goes away mid-stream, close the upstream exchange: the model
+    server stops generating and the stream loop ends at once."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    resp.close()
 
 
 def sse_events(data: bytes) -> list[Any]:

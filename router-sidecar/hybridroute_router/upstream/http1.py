@@ -176,9 +176,13 @@ class Response:
         self._conn.close()
 
     def close(self) -> None:
-        """Abandon the exchange; an unfinished connection is closed, never reused."""
+        """Abandon the exchange; an unfinished connection is closed, never reused. A
+        reader still waiting for body bytes is woken with an error."""
         if not self._done:
             self._done = True
+            if not self.complete and self.error is None:
+                self.error = UpstreamError("closed", "exchange abandoned")
+                self._wake()
             self._conn.exchange_done(self, reusable=self.complete and self.keep_alive)
 
 
