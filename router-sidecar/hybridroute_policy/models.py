@@ -13,7 +13,9 @@ from pydantic.alias_generators import to_camel
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 NonNegative = Annotated[float, Field(ge=0.0)]
-Name = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+Name = Annotated[
+    str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+]
 
 
 class PolicyModel(BaseModel):
@@ -56,7 +58,9 @@ class ApiKeySource(PolicyModel):
 
 class TimeoutPolicy(PolicyModel):
     connect_seconds: float = Field(2.0, gt=0, le=60)
-    read_seconds: float = Field(60.0, gt=0, le=3600, description="time to first byte and between bytes")
+    read_seconds: float = Field(
+        60.0, gt=0, le=3600, description="time to first byte and between bytes"
+    )
 
 
 class Upstream(PolicyModel):
@@ -136,7 +140,9 @@ class ConfidencePolicy(PolicyModel):
     enabled: bool = False
     min_mean_logprob: float = Field(-0.4, le=0.0)
     streaming: Literal["skip", "buffer"] = Field(
-        "skip", description="skip: stream straight from the routed model; buffer: decide before the first byte"
+        "skip",
+        description="skip: stream straight from the routed model; "
+        "buffer: decide before the first byte",
     )
 
 
@@ -150,7 +156,9 @@ class TierRule(StrEnum):
 class TierPolicy(PolicyModel):
     """Priority tiers from a trusted source only."""
 
-    header: str | None = Field(None, description="header carrying the tier, e.g. x-hybridroute-tier")
+    header: str | None = Field(
+        None, description="header carrying the tier, e.g. x-hybridroute-tier"
+    )
     trust_header: bool = Field(False, description="honour the header; off unless a gateway sets it")
     api_key_sha256: dict[str, str] = Field(
         default_factory=dict, description="sha256 hex of a client API key -> tier name"
@@ -171,7 +179,9 @@ class ShadowPolicy(PolicyModel):
 
 class RetryPolicy(PolicyModel):
     attempts: int = Field(2, ge=1, le=5, description="attempts per upstream, first included")
-    budget_percent: float = Field(20.0, ge=0.0, le=100.0, description="retries as a share of requests")
+    budget_percent: float = Field(
+        20.0, ge=0.0, le=100.0, description="retries as a share of requests"
+    )
 
 
 class CircuitBreakerPolicy(PolicyModel):

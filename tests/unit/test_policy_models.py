@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from hybridroute_policy import Policy, PolicyError, dump_policy, load_policy, parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +19,11 @@ def test_example_policy_loads_and_round_trips() -> None:
 def _minimal(**over: object) -> dict[str, object]:
     base: dict[str, object] = {
         "large": {"upstream": {"baseUrl": "http://l:8000/v1", "model": "big"}},
-        "small": {"versions": [{"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}]},
+        "small": {
+            "versions": [
+                {"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}
+            ]
+        },
     }
     base.update(over)
     return base
@@ -41,9 +44,11 @@ def test_weights_must_sum_to_100() -> None:
 
 def test_unknown_field_is_rejected_with_its_path() -> None:
     with pytest.raises(PolicyError, match=r"complexity\.treshold"):
-        parse_policy("large: {upstream: {baseUrl: 'http://l/v1', model: m}}\n"
-                     "small: {versions: [{name: v1, upstream: {baseUrl: 'http://s/v1', model: s}}]}\n"
-                     "complexity: {treshold: 0.3}\n")
+        parse_policy(
+            "large: {upstream: {baseUrl: 'http://l/v1', model: m}}\n"
+            "small: {versions: [{name: v1, upstream: {baseUrl: 'http://s/v1', model: s}}]}\n"
+            "complexity: {treshold: 0.3}\n"
+        )
 
 
 def test_api_key_needs_exactly_one_source() -> None:
