@@ -66,10 +66,14 @@ class LinearModel:
         return np.asarray(z, dtype=np.float64)
 
 
+DEFAULT_L2 = 0.01
+DEFAULT_EPOCHS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class FitOptions:
-    l2: float = 0.01
-    epochs: int = 100
+    l2: float = DEFAULT_L2
+    epochs: int = DEFAULT_EPOCHS
     learning_rate: float = 0.05
 
 

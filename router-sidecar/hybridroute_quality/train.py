@@ -34,6 +34,7 @@ class TrainOptions:
     featurizer: Featurizer = "hashed"
     hash_dim: int = DEFAULT_DIM
     max_n: int = 2
+    length_weight: float = 0.5
     fit: FitOptions = FitOptions()
     show_progress: bool = True
 
@@ -43,6 +44,7 @@ class Matrices:
     """Unstandardised text features, optional embeddings, optional hashed n-grams."""
 
     features: F64
+    chars: F64
     embeddings: F64 | None
     hashed: SparseRows | None
 
@@ -64,7 +66,8 @@ def featurize(
         hashed = SparseRows.from_vectors(
             [hashed_ngrams(p, options.hash_dim, options.max_n) for p in prompts], options.hash_dim
         )
-    return Matrices(feats, embeddings, hashed)
+    chars = np.asarray([len(p) for p in prompts], dtype=np.float64)
+    return Matrices(feats, chars, embeddings, hashed)
 
 
 def _dense(m: Matrices, mean: F64, scale: F64) -> F64:
@@ -108,15 +111,45 @@ def fit_artifact(
         dense_weights=np.stack([h.dense for h in heads]).astype(f32),
         bias=np.asarray([h.bias for h in heads], dtype=f32),
         hashed_weights=np.stack([h.hashed for h in heads]).astype(f32),
+        raw_knots=np.zeros(2, dtype=f32),
         cdf_knots=np.zeros(2, dtype=f32),
+        length_knots=np.zeros(2, dtype=f32),
         hash_dim=options.hash_dim if options.featurizer == "hashed" else 0,
         max_n=options.max_n,
         embedding_model=MODEL_ID if options.featurizer == "embedding" else None,
         metadata=dict(metadata or {}),
     )
     raw = raw_scores(art, m)
-    knots = np.quantile(raw, np.linspace(0.0, 1.0, CDF_KNOTS)).astype(f32)
-    return dataclasses.replace(art, cdf_knots=np.maximum.accumulate(knots))
+    levels = np.linspace(0.0, 1.0, CDF_KNOTS)
+    art = dataclasses.replace(
+        art,
+        raw_knots=_knots(raw, levels),
+        length_knots=_knots(np.log1p(m.chars), levels),
+        length_weight=options.length_weight,
+    )
+    return dataclasses.replace(art, cdf_knots=_knots(_blend(art, raw, m.chars), levels))
+
+
+def _knots(values: F64, levels: F64) -> npt.NDArray[np.float32]:
+    knots = np.quantile(values, levels).astype(np.float32)
+    return np.maximum.accumulate(knots)
+
+
+def _rank(knots: npt.NDArray[np.float32], values: F64) -> F64:
+    return np.interp(values, knots.astype(np.float64), np.linspace(0.0, 1.0, knots.size))
+
+
+def _blend(art: ScorerArtifact, raw: F64, chars: F64) -> F64:
+    w = art.length_weight
+    model_rank = _rank(art.raw_knots, raw)
+    if w == 0.0:
+        return model_rank
+    return (1.0 - w) * model_rank + w * _rank(art.length_knots, np.log1p(chars))
+
+
+def unit_scores(art: ScorerArtifact, m: Matrices) -> F64:
+    """Final scores in [0, 1] of many rows at once (what the router computes one by one)."""
+    return _rank(art.cdf_knots, _blend(art, raw_scores(art, m), m.chars))
 
 
 def train(
@@ -142,9 +175,8 @@ def train(
             "heads": ["small_ok", "large_ok"],
             "l2": options.fit.l2,
             "epochs": options.fit.epochs,
+            "lengthWeight": options.length_weight,
         },
     }
     art = fit_artifact(rows, m, options, metadata)
-    raw = raw_scores(art, m)
-    unit = np.interp(raw, art.cdf_knots, np.linspace(0.0, 1.0, art.cdf_knots.size))
-    return art, np.asarray(unit, dtype=np.float64)
+    return art, unit_scores(art, m)

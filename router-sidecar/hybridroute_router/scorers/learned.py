@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from hybridroute_policy import Policy
 
 from hybridroute_router.scorers.embedding import MiniLMEmbedder
 from hybridroute_router.scorers.features import FEATURE_NAMES, text_features
@@ -53,7 +55,10 @@ class ScorerArtifact:
     dense_weights: F32  # (2, n_dense): heads small_ok, large_ok
     bias: F32  # (2,)
     hashed_weights: F32  # (2, hash_dim); (2, 0) for the embedding featurizer
-    cdf_knots: F32  # increasing raw scores at evenly spaced quantiles
+    raw_knots: F32  # increasing raw scores at evenly spaced quantiles (training prompts)
+    cdf_knots: F32  # increasing blended scores at evenly spaced quantiles
+    length_knots: F32  # increasing log1p(prompt chars) at evenly spaced quantiles
+    length_weight: float = 0.0
     hash_dim: int = 0
     max_n: int = 2
     embedding_model: str | None = None
@@ -82,11 +87,23 @@ def raw_score(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None 
     return float(p_large - p_small)
 
 
-def to_unit(art: ScorerArtifact, raw: float) -> float:
-    """A raw score's position among the training scores, in [0, 1]."""
-    knots = art.cdf_knots
-    levels = np.linspace(0.0, 1.0, knots.size)
-    return float(np.interp(raw, knots, levels))
+def _rank(knots: F32, value: float) -> float:
+    return float(np.interp(value, knots, np.linspace(0.0, 1.0, knots.size)))
+
+
+def blend(art: ScorerArtifact, raw: float, prompt_chars: int) -> float:
+    """The model's rank among the training prompts, blended with the prompt length's rank
+    (a prior that carries over across domains: longer prompts are harder)."""
+    w = art.length_weight
+    model_rank = _rank(art.raw_knots, raw)
+    if w == 0.0:
+        return model_rank
+    return (1.0 - w) * model_rank + w * _rank(art.length_knots, math.log1p(prompt_chars))
+
+
+def to_unit(art: ScorerArtifact, raw: float, prompt_chars: int) -> float:
+    """The final score: the blend's position among the training prompts, in [0, 1]."""
+    return _rank(art.cdf_knots, blend(art, raw, prompt_chars))
 
 
 class LearnedScorer:
@@ -105,7 +122,7 @@ class LearnedScorer:
         return raw_score(self.artifact, prompt, self._embedder)
 
     def score(self, prompt: str) -> float:
-        return to_unit(self.artifact, self.raw(prompt))
+        return to_unit(self.artifact, self.raw(prompt), len(prompt))
 
 
 # -- files ----------------------------------------------------------------------------
@@ -128,7 +145,9 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
         "dense_weights": art.dense_weights,
         "bias": art.bias,
         "hashed_weights": art.hashed_weights,
+        "raw_knots": art.raw_knots,
         "cdf_knots": art.cdf_knots,
+        "length_knots": art.length_knots,
     }
     with weights_path.open("wb") as handle:
         np.savez_compressed(handle, **{k: v.astype(np.float32) for k, v in arrays.items()})
@@ -139,6 +158,7 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
         "featureNames": list(FEATURE_NAMES),
         "hashDim": art.hash_dim,
         "maxN": art.max_n,
+        "lengthWeight": art.length_weight,
         "embeddingModel": art.embedding_model,
         "weightsSha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
         **dict(art.metadata),
@@ -165,7 +185,10 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
         dense_weights=arrays["dense_weights"],
         bias=arrays["bias"],
         hashed_weights=arrays["hashed_weights"],
+        raw_knots=arrays["raw_knots"],
         cdf_knots=arrays["cdf_knots"],
+        length_knots=arrays["length_knots"],
+        length_weight=float(meta.get("lengthWeight", 0.0)),
         hash_dim=int(meta.get("hashDim", 0)),
         max_n=int(meta.get("maxN", 2)),
         embedding_model=meta.get("embeddingModel"),
@@ -177,7 +200,8 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
         art.hash_dim,
     ):
         raise ArtifactError(f"{source}: weight shapes do not match the metadata")
-    if np.any(np.diff(art.cdf_knots) < 0):
+    knots = (art.raw_knots, art.cdf_knots, art.length_knots)
+    if any(k.size < 2 or np.any(np.diff(k) < 0) for k in knots):
         raise ArtifactError(f"{source}: score calibration knots are not increasing")
     return art
 
@@ -224,3 +248,9 @@ def default_artifact() -> ScorerArtifact:
 def load_default() -> LearnedScorer:
     """The shipped default learned scorer (hashed featurizer: no onnxruntime needed)."""
     return LearnedScorer(default_artifact(), name="learned")
+
+
+def from_policy(policy: Policy) -> LearnedScorer:
+    """The registry's hook: ``policy.complexity.scorerArtifact`` or the shipped default."""
+    path = policy.complexity.scorer_artifact
+    return load_scorer(path) if path else load_default()

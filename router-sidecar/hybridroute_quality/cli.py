@@ -1,0 +1,314 @@
+"""``hybridroute``: evaluate, calibrate and train routing scorers offline.
+
+    hybridroute eval DATA... [--scorer NAME]... [--json OUT] [--plot OUT.png]
+    hybridroute calibrate DATA... --target-large-share 0.3 | --target-quality 0.95
+    hybridroute calibrate --decision-log D.jsonl [--feedback-log F.jsonl] --target-...
+    hybridroute train DATA... [--feedback-log F.jsonl] --out PATH
+    hybridroute cv DATA... [--folds 5] [--json OUT]
+
+DATA is RouteLLM CSV files, JSONL files, or folders of them. Exit codes: 0 done, 2 bad
+input (with ``--strict``, any malformed row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hybridroute_quality import calibrate as cal
+from hybridroute_quality import datasets, logs
+from hybridroute_quality.datasets import DataError, Dataset, RowError
+from hybridroute_quality.evaluate import CostModel, evaluate, report
+from hybridroute_quality.linear import DEFAULT_EPOCHS, DEFAULT_L2, FitOptions
+from hybridroute_quality.metrics import Prices
+from hybridroute_quality.scoring import DEFAULT_SCORERS, resolve
+from hybridroute_quality.train import TrainOptions
+
+MAX_ERRORS_SHOWN = 20
+
+
+class UsageError(Exception):
+    """Bad input: reported on stderr, exit code 2."""
+
+
+def _report_errors(errors: Sequence[RowError]) -> None:
+    for err in errors[:MAX_ERRORS_SHOWN]:
+        print(f"skipped {err}", file=sys.stderr)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        print(f"... and {len(errors) - MAX_ERRORS_SHOWN} more malformed rows", file=sys.stderr)
+
+
+def _load(paths: Sequence[str], strict: bool) -> Dataset:
+    data = datasets.load(paths, strict=strict)
+    _report_errors(data.errors)
+    if not data.rows:
+        raise UsageError("no usable rows in the input")
+    return data
+
+
+def _prices(args: argparse.Namespace) -> CostModel:
+    small, large = Prices(), Prices()
+    if args.policy:
+        from hybridroute_policy.loading import load_policy
+
+        pol = load_policy(args.policy)
+        small = Prices(
+            pol.small.pricing.input_per_1k_tokens,
+            pol.small.pricing.output_per_1k_tokens,
+            pol.small.energy.joules_per_1k_tokens,
+        )
+        large = Prices(
+            pol.large.pricing.input_per_1k_tokens,
+            pol.large.pricing.output_per_1k_tokens,
+            pol.large.energy.joules_per_1k_tokens,
+        )
+
+    def pick(flag: float | None, fallback: float) -> float:
+        return fallback if flag is None else flag
+
+    small = Prices(
+        pick(args.small_input_price, small.input_per_1k),
+        pick(args.small_output_price, small.output_per_1k),
+        pick(args.small_joules, small.joules_per_1k),
+    )
+    large = Prices(
+        pick(args.large_input_price, large.input_per_1k),
+        pick(args.large_output_price, large.output_per_1k),
+        pick(args.large_joules, large.joules_per_1k),
+    )
+    return CostModel(small=small, large=large, completion_tokens=args.completion_tokens)
+
+
+def _fmt(value: float | None, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2%}" if pct else f"{value:.3f}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    data = _load(args.data, args.strict)
+    names = args.scorer or list(DEFAULT_SCORERS)
+    try:
+        scorers = {n: resolve(n, show_progress=not args.no_progress) for n in names}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    cost_model = _prices(args)
+    ev = evaluate(
+        data.rows,
+        scorers,
+        cost_model,
+        preroute_share=args.preroute_share,
+        composite_with=args.composite_scorer,
+    )
+    summary = report(ev, cost_model, skipped_rows=len(data.errors))
+    print(f"{ev.n} rows; small quality {ev.small_quality:.3f}, large {ev.large_quality:.3f}")
+    print(f"{'policy':28} {'kind':11} {'APGR':>6} {'CPT(50%)':>9} {'CPT(80%)':>9}")
+    for name, entry in summary["scorers"].items():
+        print(
+            f"{name:28} {entry['kind']:11} {_fmt(entry['apgr']):>6} "
+            f"{_fmt(entry['cpt50'], True):>9} {_fmt(entry['cpt80'], True):>9}"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if args.plot:
+        from hybridroute_quality.plot import save_plot
+
+        save_plot(ev, Path(args.plot))
+    return 0
+
+
+def _snippet_scorer(name: str) -> str:
+    return "heuristic" if name == "heuristic" else "learned"
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    if (args.target_large_share is None) == (args.target_quality is None):
+        raise UsageError("give exactly one of --target-large-share or --target-quality")
+    if args.decision_log:
+        decided, errors = logs.decisions(Path(args.decision_log))
+        _report_errors(errors)
+        if not decided:
+            raise UsageError(f"{args.decision_log}: no decision records with a score")
+        source = args.decision_log
+        scorer_name = "the router's scorer"
+        if args.target_large_share is not None:
+            result = cal.for_large_share(
+                np.asarray([d.score for d in decided]), args.target_large_share
+            )
+        else:
+            if not args.feedback_log:
+                raise UsageError("--target-quality from logs needs --feedback-log for labels")
+            labeled = logs.labeled_scores(decided, Path(args.feedback_log))
+            if not labeled:
+                raise UsageError("no feedback record matches a logged decision (request_id)")
+            arr = np.asarray(labeled, dtype=np.float64)
+            result = cal.for_quality(arr[:, 0], arr[:, 1], arr[:, 2], args.target_quality)
+        snippet_scorer = args.scorer or "learned"
+    else:
+        if not args.data:
+            raise UsageError("give labeled DATA files or --decision-log")
+        data = _load(args.data, args.strict)
+        scorer_name = args.scorer or "default"
+        try:
+            keys = resolve(scorer_name, show_progress=not args.no_progress)(data.rows)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        if args.target_large_share is not None:
+            result = cal.for_large_share(keys, args.target_large_share)
+        else:
+            small = np.asarray([r.small for r in data.rows])
+            large = np.asarray([r.large for r in data.rows])
+            result = cal.for_quality(keys, small, large, args.target_quality)
+        source = ", ".join(args.data)
+        snippet_scorer = _snippet_scorer(scorer_name)
+    print(cal.policy_snippet(result, snippet_scorer, source=source), end="")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hybridroute_quality.train import train
+    from hybridroute_router.scorers.learned import save_artifact
+
+    data = datasets.load(args.data, strict=args.strict) if args.data else Dataset()
+    sources = list(args.data)
+    if args.feedback_log:
+        prompts = logs.prompts_by_sha(Path(args.prompts)) if args.prompts else None
+        fb = logs.feedback_rows(Path(args.feedback_log), prompts)
+        if args.strict and fb.data.errors:
+            raise DataError(fb.data.errors[:1])
+        for why, count in sorted(fb.skipped.items()):
+            print(f"feedback records skipped ({why}): {count}", file=sys.stderr)
+        data.extend(fb.data)
+        sources.append(args.feedback_log)
+    _report_errors(data.errors)
+    options = TrainOptions(
+        featurizer=args.featurizer,
+        length_weight=args.length_weight,
+        fit=FitOptions(l2=args.l2, epochs=args.epochs),
+        show_progress=not args.no_progress,
+    )
+    try:
+        art, _ = train(data.rows, options, name=Path(args.out).stem, sources=sources)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    meta_path, weights_path = save_artifact(art, args.out)
+    print(f"trained on {len(data.rows)} rows; wrote {meta_path} and {weights_path}")
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from hybridroute_quality.crossval import folds_by_group, run_fold, summarize_folds
+    from hybridroute_quality.progress import progress
+
+    data = _load(args.data, args.strict)
+    try:
+        folds = folds_by_group([r.group for r in data.rows], args.folds, args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    options = TrainOptions(
+        featurizer=args.featurizer,
+        length_weight=args.length_weight,
+        fit=FitOptions(l2=args.l2, epochs=args.epochs),
+        show_progress=False,
+    )
+    baselines = args.scorer or ["random", "token-length", "heuristic"]
+    results = [
+        run_fold(data.rows, groups, options, baselines)
+        for groups in progress(folds, desc="folds", enabled=not args.no_progress)
+    ]
+    summary: dict[str, Any] = {"n": len(data.rows), **summarize_folds(results)}
+    print(f"{len(folds)} folds by group, {len(data.rows)} rows ({args.featurizer} featurizer)")
+    print(f"{'scorer':16} {'APGR':>6} {'±':>6} {'CPT(50%)':>9} {'CPT(80%)':>9}")
+    for name, entry in summary["scorers"].items():
+        print(
+            f"{name:16} {entry['apgr']:>6.3f} {entry['apgrStd']:>6.3f} "
+            f"{entry['cpt50']:>9.2%} {entry['cpt80']:>9.2%}"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, *, data_required: bool = True) -> None:
+    p.add_argument("data", nargs="+" if data_required else "*", metavar="DATA")
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed row")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _training(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--featurizer", choices=["hashed", "embedding"], default="hashed")
+    p.add_argument("--l2", type=float, default=DEFAULT_L2)
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    p.add_argument(
+        "--length-weight", type=float, default=0.5, help="share of the prompt-length prior"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hybridroute", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("eval", help="quality vs large-model share, APGR, CPT, cost")
+    _common(ev)
+    ev.add_argument("--scorer", action="append", help="scorer name or artifact (repeatable)")
+    ev.add_argument("--json", help="write the JSON summary here")
+    ev.add_argument("--plot", help="write a PNG plot here")
+    ev.add_argument("--policy", help="router policy file: prices and energy per 1K tokens")
+    for model in ("small", "large"):
+        ev.add_argument(f"--{model}-input-price", type=float, help="USD per 1K prompt tokens")
+        ev.add_argument(f"--{model}-output-price", type=float, help="USD per 1K completion tokens")
+        ev.add_argument(f"--{model}-joules", type=float, help="joules per 1K tokens")
+    ev.add_argument("--completion-tokens", type=int, default=128, help="assumed when absent")
+    ev.add_argument("--preroute-share", type=float, default=0.2, help="composite policy")
+    ev.add_argument("--composite-scorer", help="scorer that pre-routes in the composite policy")
+    ev.set_defaults(func=cmd_eval)
+
+    ca = sub.add_parser("calibrate", help="threshold for a target large share or quality")
+    _common(ca, data_required=False)
+    ca.add_argument("--scorer", help="scorer name or artifact (default: default)")
+    ca.add_argument("--target-large-share", type=float)
+    ca.add_argument("--target-quality", type=float, help="fraction of all-large quality")
+    ca.add_argument("--decision-log", help="router decision log (JSONL) instead of DATA")
+    ca.add_argument("--feedback-log", help="router feedback log, labels for --target-quality")
+    ca.set_defaults(func=cmd_calibrate)
+
+    tr = sub.add_parser("train", help="train the learned scorer, write its artifact")
+    _common(tr, data_required=False)
+    _training(tr)
+    tr.add_argument("--feedback-log", help="router feedback log (JSONL) as extra rows")
+    tr.add_argument("--prompts", help="JSONL with prompts to join feedback by prompt_sha256")
+    tr.add_argument("--out", required=True, help="artifact path (writes PATH.json, PATH.npz)")
+    tr.set_defaults(func=cmd_train)
+
+    cv = sub.add_parser("cv", help="group-held-out cross-validation of the learned scorer")
+    _common(cv)
+    _training(cv)
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--seed", type=int, default=0)
+    cv.add_argument("--scorer", action="append", help="baselines to compare (repeatable)")
+    cv.add_argument("--json", help="write the JSON summary here")
+    cv.set_defaults(func=cmd_cv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except DataError as exc:
+        print(f"hybridroute: malformed input: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"hybridroute: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
