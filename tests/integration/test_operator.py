@@ -111,7 +111,10 @@ def test_example_route_gets_its_children_and_becomes_ready(
     deployment = get_json(cluster, "deployment", "support-router", "-n", namespace)
     assert deployment is not None
     assert deployment["metadata"]["ownerReferences"][0]["uid"] == owner
-    managers = {m["manager"] for m in deployment["metadata"]["managedFields"]}
+    fields = get_json(
+        cluster, "deployment", "support-router", "-n", namespace, "--show-managed-fields"
+    )
+    managers = {m["manager"] for m in fields["metadata"]["managedFields"]}  # type: ignore[index]
     assert "hybridroute-operator" in managers
     printed = cluster.kubectl("get", "hroute", "support", "-n", namespace).stdout
     assert "True" in printed
