@@ -3,6 +3,7 @@ retry budget, the shadow mirror and the memory of recent requests."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -84,7 +85,8 @@ class Runtime:
         await self.decision_log.aclose()
         await self.feedback_log.aclose()
         for c in self.state.clients():
-            c.close()
+            c.close(abort=True)
+        await asyncio.sleep(0)  # let the transports' close callbacks run
 
     async def apply(self, new: RouterState) -> None:
         """Put a new snapshot in force (sinks reopened when their paths changed)."""

@@ -20,7 +20,7 @@ from hybridroute_router.asgi_types import Receive, Scope, Send
 class ServerThread:
     """uvicorn serving ``app`` on 127.0.0.1 (a free port) in a daemon thread."""
 
-    def __init__(self, app: Any, *, port: int = 0) -> None:
+    def __init__(self, app: Any, *, port: int = 0, **config: Any) -> None:
         self.config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -30,6 +30,7 @@ class ServerThread:
             lifespan="on",
             access_log=False,
             log_level="warning",
+            **config,
         )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -56,8 +57,9 @@ class ServerThread:
 
 
 @contextlib.contextmanager
-def serving(app: Any) -> Iterator[ServerThread]:
-    s = ServerThread(app).start()
+def serving(app: Any, **config: Any) -> Iterator[ServerThread]:
+    """``config``: extra uvicorn settings (e.g. ssl_certfile, timeout_keep_alive)."""
+    s = ServerThread(app, **config).start()
     try:
         yield s
     finally:
@@ -83,6 +85,8 @@ class FakeUpstream:
     fail_after_chunks: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)
+    """The client address of each request (to see connection reuse)."""
     on_request: Callable[[dict[str, Any]], None] | None = None
     supports_logprobs: bool = True
     gate: threading.Event | None = None
@@ -106,6 +110,7 @@ class FakeUpstream:
         req = msgspec.json.decode(body) if body else {}
         self.requests.append(req)
         self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        self.peers.append(tuple(scope["client"]) if scope.get("client") else None)
         if self.on_request is not None:
             self.on_request(req)
         if self.delay:

@@ -75,5 +75,5 @@ class UpstreamClient:
     async def post(self, endpoint: str, body: bytes, extra_headers: bytes = b"") -> Response:
         return await self.pool.request(self.build(endpoint, body, extra_headers), self.read_timeout)
 
-    def close(self) -> None:
-        self.pool.close()
+    def close(self, *, abort: bool = False) -> None:
+        self.pool.close(abort=abort)

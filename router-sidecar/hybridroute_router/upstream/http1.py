@@ -235,6 +235,12 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        """Close at once, without a TLS close handshake (process shutdown)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def usable(self) -> bool:
         return not self.closed and self.transport is not None and not self.transport.is_closing()
 
@@ -271,6 +277,7 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
         self._idle: deque[_Connection] = deque()
+        self._busy: set[_Connection] = set()
         self._sem = asyncio.Semaphore(max_connections)
         self._closed = False
         self.in_use = 0
@@ -314,6 +321,7 @@ class Pool:
         try:
             conn = self._checkout_idle()
             if conn is not None:
+                self._busy.add(conn)
                 ex = conn.send(data, read_timeout)
                 try:
                     await ex.wait_head()
@@ -323,9 +331,11 @@ class Pool:
                     # fresh one, but only when nothing at all came back.
                     if exc.kind != "closed" or ex.got_bytes:
                         raise
+                    self._busy.discard(conn)
                     ex.discard()
                     ex = None
             conn = await self._connect()
+            self._busy.add(conn)
             ex = conn.send(data, read_timeout)
             await ex.wait_head()
             return ex
@@ -338,6 +348,7 @@ class Pool:
             raise
 
     def release(self, conn: _Connection, *, reusable: bool) -> None:
+        self._busy.discard(conn)
         self.in_use -= 1
         self._sem.release()
         if reusable and conn.usable() and not self._closed:
@@ -345,10 +356,17 @@ class Pool:
         else:
             conn.close()
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
         """Retire the pool: idle connections close now, busy ones when their exchange
         ends. Requests still holding the old policy snapshot may still use it (each
         gets a fresh connection that is closed afterwards), so nothing in flight fails."""
         self._closed = True
         while self._idle:
-            self._idle.pop().close()
+            conn = self._idle.pop()
+            if abort:
+                conn.abort()
+            else:
+                conn.close()
+        if abort:
+            for conn in list(self._busy):
+                conn.abort()
