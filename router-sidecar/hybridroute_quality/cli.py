@@ -172,8 +172,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hybridroute_quality.train import train
     from hybridroute_router.scorers.learned import save_artifact
+
+    from hybridroute_quality.train import train
 
     data = datasets.load(args.data, strict=args.strict) if args.data else Dataset()
     sources = list(args.data)

@@ -81,7 +81,9 @@ def _quality(raw: object, what: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise ValueError(f"{what} must be True/False or a number in [0, 1], got {raw!r}") from None
+            raise ValueError(
+                f"{what} must be True/False or a number in [0, 1], got {raw!r}"
+            ) from None
     else:
         raise ValueError(f"{what} must be True/False or a number in [0, 1], got {raw!r}")
     if not (0.0 <= value <= 1.0) or math.isnan(value):
@@ -117,9 +119,7 @@ def read_csv(path: Path) -> Dataset:
         if not record:
             continue
         if len(record) != 3:
-            data.errors.append(
-                RowError(str(path), line, f"expected 3 columns, got {len(record)}")
-            )
+            data.errors.append(RowError(str(path), line, f"expected 3 columns, got {len(record)}"))
             continue
         try:
             if not record[0].strip():

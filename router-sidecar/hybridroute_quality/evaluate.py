@@ -32,8 +32,8 @@ REPORT_SHARES = tuple(round(0.1 * i, 1) for i in range(11))
 
 @dataclass(frozen=True, slots=True)
 class CostModel:
-    small: mx.Prices = mx.Prices()
-    large: mx.Prices = mx.Prices()
+    small: mx.Prices = field(default_factory=mx.Prices)
+    large: mx.Prices = field(default_factory=mx.Prices)
     completion_tokens: int = 128
     """Assumed answer length where rows carry no completion token counts."""
 
@@ -120,7 +120,9 @@ def cascade(logprob: F64, s: F64, lg: F64, rc: RowCosts) -> PolicyCurve:
     )
 
 
-def composite(scores: F64, logprob: F64, share: float, s: F64, lg: F64, rc: RowCosts) -> PolicyCurve:
+def composite(
+    scores: F64, logprob: F64, share: float, s: F64, lg: F64, rc: RowCosts
+) -> PolicyCurve:
     keys, pre = mx.composite_keys(scores, logprob, share)
     return PolicyCurve(
         kind="composite",
@@ -153,7 +155,11 @@ def evaluate(
         logprob = np.asarray([r.small_logprob for r in rows], dtype=np.float64)
         out.curves["cascade"] = cascade(logprob, s, lg, rc)
         base = composite_with or next(
-            (n for n in ("default", *scorers) if n in keys_by_name and n not in ("oracle", "random")),
+            (
+                n
+                for n in ("default", *scorers)
+                if n in keys_by_name and n not in ("oracle", "random")
+            ),
             None,
         )
         if base is not None:

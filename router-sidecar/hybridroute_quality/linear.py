@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
 from hybridroute_router.scorers.hashed import SparseVector
 
 F64 = npt.NDArray[np.float64]
@@ -43,14 +42,16 @@ class SparseRows:
         )
 
     def matvec(self, weights: F64) -> F64:
-        return np.bincount(
+        out = np.bincount(
             self.row_ids, weights=weights[self.indices] * self.values, minlength=self.n_rows
         )
+        return out.astype(np.float64)
 
     def rmatvec(self, residual: F64) -> F64:
-        return np.bincount(
+        out = np.bincount(
             self.indices, weights=residual[self.row_ids] * self.values, minlength=self.dim
         )
+        return out.astype(np.float64)
 
 
 @dataclass(frozen=True, slots=True)

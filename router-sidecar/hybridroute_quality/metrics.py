@@ -41,7 +41,7 @@ def cumulative_top(keys: npt.ArrayLike, values: npt.ArrayLike) -> FloatArray:
     ends = np.concatenate((boundaries, [n])) if n else np.zeros(0, dtype=np.int64)
     group_sums = np.add.reduceat(sorted_vals, starts) if n else np.zeros(0)
     means = np.repeat(group_sums / np.maximum(ends - starts, 1), ends - starts)
-    return np.concatenate(([0.0], np.cumsum(means)))
+    return np.concatenate(([0.0], np.cumsum(means))).astype(np.float64)
 
 
 def quality_curve(keys: npt.ArrayLike, small: npt.ArrayLike, large: npt.ArrayLike) -> FloatArray:
@@ -49,7 +49,7 @@ def quality_curve(keys: npt.ArrayLike, small: npt.ArrayLike, large: npt.ArrayLik
     s = np.asarray(small, dtype=np.float64)
     gain = np.asarray(large, dtype=np.float64) - s
     n = max(s.size, 1)
-    return (s.sum() + cumulative_top(keys, gain)) / n
+    return np.asarray((s.sum() + cumulative_top(keys, gain)) / n, dtype=np.float64)
 
 
 def shares(n: int) -> FloatArray:
@@ -119,7 +119,9 @@ class Prices:
     joules_per_1k: float = 0.0
 
 
-def call_cost(prompt_tokens: npt.ArrayLike, completion_tokens: npt.ArrayLike, p: Prices) -> FloatArray:
+def call_cost(
+    prompt_tokens: npt.ArrayLike, completion_tokens: npt.ArrayLike, p: Prices
+) -> FloatArray:
     pt = np.asarray(prompt_tokens, dtype=np.float64)
     ct = np.asarray(completion_tokens, dtype=np.float64)
     return (pt * p.input_per_1k + ct * p.output_per_1k) / 1000.0
@@ -134,18 +136,22 @@ def call_energy(
     return total * p.joules_per_1k / 1000.0
 
 
-def preroute_total(keys: npt.ArrayLike, small_cost: npt.ArrayLike, large_cost: npt.ArrayLike) -> FloatArray:
+def preroute_total(
+    keys: npt.ArrayLike, small_cost: npt.ArrayLike, large_cost: npt.ArrayLike
+) -> FloatArray:
     """Total cost at each operating point when the top ``k`` go to the large model only
     and the rest to the small model only."""
     s = np.asarray(small_cost, dtype=np.float64)
-    return s.sum() + cumulative_top(keys, np.asarray(large_cost, dtype=np.float64) - s)
+    return np.asarray(s.sum() + cumulative_top(keys, np.asarray(large_cost, dtype=np.float64) - s))
 
 
-def cascade_total(keys: npt.ArrayLike, small_cost: npt.ArrayLike, large_cost: npt.ArrayLike) -> FloatArray:
+def cascade_total(
+    keys: npt.ArrayLike, small_cost: npt.ArrayLike, large_cost: npt.ArrayLike
+) -> FloatArray:
     """Total cost at each operating point of a confidence cascade: every query calls the
     small model, the top ``k`` (lowest confidence) call the large model as well."""
     s = np.asarray(small_cost, dtype=np.float64)
-    return s.sum() + cumulative_top(keys, np.asarray(large_cost, dtype=np.float64))
+    return np.asarray(s.sum() + cumulative_top(keys, np.asarray(large_cost, dtype=np.float64)))
 
 
 def cascade_keys(small_logprob: npt.ArrayLike) -> FloatArray:
@@ -181,4 +187,4 @@ def composite_total(
     s = np.asarray(small_cost, dtype=np.float64)
     big = np.asarray(large_cost, dtype=np.float64)
     delta = np.where(np.asarray(pre, dtype=bool), big - s, big)
-    return s.sum() + cumulative_top(keys, delta)
+    return np.asarray(s.sum() + cumulative_top(keys, delta), dtype=np.float64)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from hybridroute_router.scorers.base import Scorer
 
 from hybridroute_quality.datasets import Row
 from hybridroute_quality.progress import progress
-from hybridroute_router.scorers.base import Scorer
 
 KeyFn = Callable[[Sequence[Row]], npt.NDArray[np.float64]]
 BASELINES = ("random", "oracle", "token-length")

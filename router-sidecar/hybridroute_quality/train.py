@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from hybridroute_router.scorers.embedding import MODEL_ID, MiniLMEmbedder
+from hybridroute_router.scorers.features import text_features
+from hybridroute_router.scorers.hashed import DEFAULT_DIM, hashed_ngrams
+from hybridroute_router.scorers.learned import Featurizer, ScorerArtifact
 
 from hybridroute_quality.datasets import Row
 from hybridroute_quality.embed_cache import cached_embeddings
 from hybridroute_quality.linear import F64, FitOptions, SparseRows, fit_logistic
 from hybridroute_quality.progress import progress
-from hybridroute_router.scorers.embedding import MODEL_ID, MiniLMEmbedder
-from hybridroute_router.scorers.features import text_features
-from hybridroute_router.scorers.hashed import DEFAULT_DIM, hashed_ngrams
-from hybridroute_router.scorers.learned import Featurizer, ScorerArtifact
 
 CDF_KNOTS = 201
 
@@ -35,7 +35,7 @@ class TrainOptions:
     hash_dim: int = DEFAULT_DIM
     max_n: int = 2
     length_weight: float = 0.5
-    fit: FitOptions = FitOptions()
+    fit: FitOptions = dataclasses.field(default_factory=FitOptions)
     show_progress: bool = True
 
 
@@ -52,9 +52,16 @@ class Matrices:
 def featurize(
     prompts: Sequence[str], options: TrainOptions, embedder: MiniLMEmbedder | None = None
 ) -> Matrices:
-    feats = np.stack(
-        [text_features(p) for p in progress(prompts, desc="features", enabled=options.show_progress)]
-    ).astype(np.float64) if prompts else np.zeros((0, 0))
+    feats = (
+        np.stack(
+            [
+                text_features(p)
+                for p in progress(prompts, desc="features", enabled=options.show_progress)
+            ]
+        ).astype(np.float64)
+        if prompts
+        else np.zeros((0, 0))
+    )
     embeddings: F64 | None = None
     hashed: SparseRows | None = None
     if options.featurizer == "embedding":

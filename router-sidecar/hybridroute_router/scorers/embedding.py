@@ -65,8 +65,10 @@ def embedding_available() -> bool:
     modules_present = all(
         importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers")
     )
-    return modules_present and default_model_path() is not None and (
-        default_tokenizer_path() is not None
+    return (
+        modules_present
+        and default_model_path() is not None
+        and (default_tokenizer_path() is not None)
     )
 
 
@@ -142,7 +144,8 @@ class MiniLMEmbedder:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norm = float(np.linalg.norm(pooled[0]))
-        return (pooled[0] / max(norm, 1e-12)).astype(np.float32)
+        vector: FloatArray = (pooled[0] / max(norm, 1e-12)).astype(np.float32)
+        return vector
 
     def embed(self, text: str) -> FloatArray:
         key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
@@ -162,4 +165,4 @@ class MiniLMEmbedder:
     def embed_many(self, texts: Sequence[str]) -> FloatArray:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
-        return np.stack([self.embed(t) for t in texts])
+        return np.stack([self.embed(t) for t in texts]).astype(np.float32)

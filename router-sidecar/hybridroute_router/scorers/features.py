@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-_MATH = re.compile(r"[=+^*/<>±×÷√∫∑π≤≥≠]|\\frac|\\sqrt|\$")
+_MATH = re.compile(r"[=+^*/<>±\u00d7÷√∫∑π≤≥≠]|\\frac|\\sqrt|\$")
 _CODE = re.compile(r"```|\bdef |\bclass |\breturn\b|[{};]\s*$|==|!=|->|\bint\b|\bprintf?\(", re.M)
 _MULTI_STEP = re.compile(
     r"\b(calculate|compute|how many|how much|determine|derive|prove|solve|estimate|"

@@ -110,7 +110,11 @@ class LearnedScorer:
     """A :class:`~hybridroute_router.scorers.base.Scorer` over a loaded artifact."""
 
     def __init__(
-        self, artifact: ScorerArtifact, *, name: str = "learned", embedder: MiniLMEmbedder | None = None
+        self,
+        artifact: ScorerArtifact,
+        *,
+        name: str = "learned",
+        embedder: MiniLMEmbedder | None = None,
     ) -> None:
         if artifact.featurizer == "embedding" and embedder is None:
             embedder = MiniLMEmbedder()
@@ -150,7 +154,9 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
         "length_knots": art.length_knots,
     }
     with weights_path.open("wb") as handle:
-        np.savez_compressed(handle, **{k: v.astype(np.float32) for k, v in arrays.items()})
+        np.savez_compressed(
+            handle, allow_pickle=False, **{k: v.astype(np.float32) for k, v in arrays.items()}
+        )
     meta = {
         "format": FORMAT,
         "formatVersion": FORMAT_VERSION,
