@@ -65,11 +65,20 @@ class Server:
             self.proc.wait(timeout=15)
 
 
-def start(name: str, cmd: list[str], cpu: int, log: Path, env: dict[str, str]) -> Server:
-    """Run cmd under `taskset -c cpu` (taskset execs it: same pid) in a new session."""
+def pinned(cpu: int, nice: int, cmd: list[str]) -> list[str]:
+    """cmd pinned to one core, at a nice level when not 0 (taskset and nice exec the
+    command: the pid stays the same)."""
+    prefix = ["nice", "-n", str(nice)] if nice else []
+    return ["taskset", "-c", str(cpu), *prefix, *cmd]
+
+
+def start(
+    name: str, cmd: list[str], cpu: int, log: Path, env: dict[str, str], nice: int = 0
+) -> Server:
+    """Run cmd pinned to a core (see pinned) in a new session."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            ["taskset", "-c", str(cpu), *cmd],
+            pinned(cpu, nice, cmd),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -47,6 +47,15 @@ END = "<!-- router-bench:end -->"
 WRK_CPU, SUT_CPU = 0, 1
 
 
+@dataclass(frozen=True)
+class Launch:
+    """What every started process shares: its log folder, environment and nice level."""
+
+    work: Path
+    env: dict[str, str]
+    nice: int
+
+
 @dataclass
 class Arm:
     name: str
@@ -67,6 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--litellm-venv", type=Path, default=DEFAULT_LITELLM_VENV)
     p.add_argument("--router-arg", action="append", default=[], help="extra router CLI argument")
     p.add_argument("--workdir", type=Path, help="logs and rendered configs (default: a temp dir)")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="nice level of wrk, the upstream and the SUTs (e.g. -10 on a shared machine)",
+    )
     return p.parse_args(argv)
 
 
@@ -85,29 +100,29 @@ def render_template(src: Path, dst: Path, upstream_port: int) -> Path:
     return dst
 
 
-def start_upstream(work: Path, env: dict[str, str]) -> tuple[Server, str]:
+def start_upstream(ln: Launch) -> tuple[Server, str]:
     port = procs.free_port()
     cmd = [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(port)]
-    server = procs.start("fake upstream", cmd, WRK_CPU, work / "upstream.log", env)
+    server = procs.start("fake upstream", cmd, WRK_CPU, ln.work / "upstream.log", ln.env, ln.nice)
     url = f"http://127.0.0.1:{port}"
     procs.wait_http_ok(server, f"{url}/healthz", 30)
     return server, url
 
 
-def start_router(work: Path, env: dict[str, str], upstream_port: int, extra: list[str]) -> Arm:
+def start_router(ln: Launch, upstream_port: int, extra: list[str]) -> Arm:
     exe = Path(sys.executable).parent / "hybridroute-router"
-    policy = render_template(HERE / "policy.yaml", work / "policy.yaml", upstream_port)
+    policy = render_template(HERE / "policy.yaml", ln.work / "policy.yaml", upstream_port)
     port = procs.free_port()
     cmd = [str(exe), "--policy", str(policy), "--host", "127.0.0.1", "--port", str(port), *extra]
-    server = procs.start("router", cmd, SUT_CPU, work / "router.log", env)
+    server = procs.start("router", cmd, SUT_CPU, ln.work / "router.log", ln.env, ln.nice)
     url = f"http://127.0.0.1:{port}"
     procs.wait_http_ok(server, f"{url}/readyz", 60)
     return Arm("router", url, server)
 
 
-def start_litellm(work: Path, env: dict[str, str], upstream_port: int, venv: Path) -> Arm:
+def start_litellm(ln: Launch, upstream_port: int, venv: Path) -> Arm:
     exe = ensure_litellm(venv)
-    config = render_template(HERE / "litellm_config.yaml", work / "litellm.yaml", upstream_port)
+    config = render_template(HERE / "litellm_config.yaml", ln.work / "litellm.yaml", upstream_port)
     port = procs.free_port()
     cmd = [
         str(exe),
@@ -122,7 +137,7 @@ def start_litellm(work: Path, env: dict[str, str], upstream_port: int, venv: Pat
         "--telemetry",
         "False",
     ]
-    server = procs.start("litellm", cmd, SUT_CPU, work / "litellm.log", env)
+    server = procs.start("litellm", cmd, SUT_CPU, ln.work / "litellm.log", ln.env, ln.nice)
     url = f"http://127.0.0.1:{port}"
     procs.wait_http_ok(server, f"{url}/health/liveliness", 300)
     return Arm("litellm", url, server)
@@ -140,11 +155,8 @@ def sanity_check(arm: Arm, api_key: str) -> None:
     print(f"  {arm.name}: 200 OK", flush=True)
 
 
-def wrk(url: str, conns: int, seconds: int, env: dict[str, str]) -> str:
+def wrk(url: str, conns: int, seconds: int, ln: Launch) -> str:
     cmd = [
-        "taskset",
-        "-c",
-        str(WRK_CPU),
         "wrk",
         "-t1",
         f"-c{conns}",
@@ -156,22 +168,28 @@ def wrk(url: str, conns: int, seconds: int, env: dict[str, str]) -> str:
         str(HERE / "chat.lua"),
         url,
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60)
+    done = subprocess.run(
+        procs.pinned(WRK_CPU, ln.nice, cmd),
+        capture_output=True,
+        text=True,
+        env=ln.env,
+        timeout=seconds + 60,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}")
     return done.stdout
 
 
 def measure(
-    arm: Arm, arms: list[Arm], conns: int, rep: int, args: argparse.Namespace, env: dict[str, str]
+    arm: Arm, arms: list[Arm], conns: int, rep: int, args: argparse.Namespace, ln: Launch
 ) -> RunRecord:
     for other in arms:  # only the measured SUT may run on its core
         if other.server is not arm.server and other.name != "direct":
             other.server.pause()
     arm.server.resume()
-    wrk(arm.base_url, conns, args.warmup, env)
+    wrk(arm.base_url, conns, args.warmup, ln)
     cpu0 = procs.tree_cpu_seconds(arm.server.pid)
-    result = parse_wrk_output(wrk(arm.base_url, conns, args.duration, env))
+    result = parse_wrk_output(wrk(arm.base_url, conns, args.duration, ln))
     cpu = procs.tree_cpu_seconds(arm.server.pid) - cpu0
     rec = RunRecord(arm.name, conns, rep, result, cpu)
     print(
@@ -223,7 +241,8 @@ def report(
         f"{loads[0]} before, {loads[1]} after), commit {meta['commit']}, Python {meta['python']}, "
         f"{meta['wrk']}" + (f", LiteLLM {meta['litellm']}" if "litellm" in meta else "") + ".",
         f"{args.runs} alternating runs of {args.duration} s (after {args.warmup} s warm-up) per "
-        "arm and connection count; medians of the runs, errors summed over them.",
+        "arm and connection count; medians of the runs, errors summed over them"
+        + (f"; every process at nice {args.nice}." if args.nice else "."),
         "",
         render_table(sums, LABELS),
         "Ratios (from the medians; added latency is the arm's minus the direct arm's):",
@@ -236,15 +255,13 @@ def report(
     return "\n".join(lines)
 
 
-def start_arms(
-    names: list[str], work: Path, env: dict[str, str], args: argparse.Namespace
-) -> tuple[Server, list[Arm]]:
-    upstream, up_url = start_upstream(work, env)
+def start_arms(names: list[str], ln: Launch, args: argparse.Namespace) -> tuple[Server, list[Arm]]:
+    upstream, up_url = start_upstream(ln)
     port = int(up_url.rsplit(":", 1)[1])
     starters: dict[str, Callable[[], Arm]] = {
         "direct": lambda: Arm("direct", up_url, upstream),
-        "router": lambda: start_router(work, env, port, args.router_arg),
-        "litellm": lambda: start_litellm(work, env, port, args.litellm_venv),
+        "router": lambda: start_router(ln, port, args.router_arg),
+        "litellm": lambda: start_litellm(ln, port, args.litellm_venv),
     }
     arms: list[Arm] = []
     try:
@@ -276,7 +293,8 @@ def run(args: argparse.Namespace, work: Path) -> str:
         "LITELLM_MODE": "PRODUCTION",
         "PYTHONUNBUFFERED": "1",
     }
-    upstream, arms = start_arms(names, work, env, args)
+    ln = Launch(work, env, args.nice)
+    upstream, arms = start_arms(names, ln, args)
     records: list[RunRecord] = []
     try:
         print("sanity checks", flush=True)
@@ -286,7 +304,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
         by_name = {a.name: a for a in arms}
         conns = [int(c) for c in args.connections.split(",")]
         for c, rep, name in schedule(conns, args.runs, names):
-            records.append(measure(by_name[name], arms, c, rep, args, env))
+            records.append(measure(by_name[name], arms, c, rep, args, ln))
         load_after = Path("/proc/loadavg").read_text().split()[0]
     finally:
         for arm in arms:
