@@ -60,15 +60,20 @@ def default_tokenizer_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def _module_present(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def embedding_available() -> bool:
     """True when the model, the tokenizer and both runtime libraries are installed."""
-    modules_present = all(
-        importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers")
-    )
+    modules_present = all(_module_present(m) for m in ("onnxruntime", "tokenizers"))
     return (
         modules_present
         and default_model_path() is not None
-        and (default_tokenizer_path() is not None)
+        and default_tokenizer_path() is not None
     )
 
 

@@ -38,7 +38,8 @@ FORMAT_VERSION = 1
 DEFAULT_ARTIFACT = "default-scorer"
 
 Featurizer = Literal["hashed", "embedding"]
-F32 = npt.NDArray[np.float32]
+F32 = npt.NDArray[np.floating[Any]]
+"""Float arrays: float32 on disk, float64 in memory (training and router compute alike)."""
 
 
 class ArtifactError(ValueError):
@@ -69,12 +70,13 @@ class ScorerArtifact:
 
 
 def _dense_row(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None) -> F32:
-    feats = (text_features(prompt) - art.feature_mean) / art.feature_scale
+    mean = art.feature_mean.astype(np.float64)
+    feats = (text_features(prompt).astype(np.float64) - mean) / art.feature_scale.astype(np.float64)
     if art.featurizer == "embedding":
         if embedder is None:
             raise ArtifactError("this artifact needs the MiniLM embedder")
-        feats = np.concatenate([embedder.embed(prompt), feats]).astype(np.float32)
-    return feats.astype(np.float32)
+        feats = np.concatenate([embedder.embed(prompt).astype(np.float64), feats])
+    return feats
 
 
 def raw_score(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None = None) -> float:
@@ -82,13 +84,14 @@ def raw_score(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None 
     z = art.dense_weights @ _dense_row(art, prompt, embedder) + art.bias
     if art.hash_dim:
         sparse = hashed_ngrams(prompt, art.hash_dim, art.max_n)
-        z = z + art.hashed_weights[:, sparse.indices] @ sparse.values
-    p_small, p_large = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+        z = z + art.hashed_weights[:, sparse.indices] @ sparse.values.astype(np.float64)
+    p_small, p_large = 1.0 / (1.0 + np.exp(-z))
     return float(p_large - p_small)
 
 
 def _rank(knots: F32, value: float) -> float:
-    return float(np.interp(value, knots, np.linspace(0.0, 1.0, knots.size)))
+    xp = knots.astype(np.float64)
+    return float(np.interp(value, xp, np.linspace(0.0, 1.0, knots.size)))
 
 
 def blend(art: ScorerArtifact, raw: float, prompt_chars: int) -> float:
@@ -216,7 +219,8 @@ def _read_arrays(data: bytes) -> dict[str, F32]:
     import io
 
     with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-        return {k: stored[k].astype(np.float32) for k in stored.files}
+        # float32 on disk, float64 in memory: the same arithmetic as at training time
+        return {k: stored[k].astype(np.float32).astype(np.float64) for k in stored.files}
 
 
 def _check_sha(meta: Mapping[str, Any], data: bytes, source: str) -> None:
