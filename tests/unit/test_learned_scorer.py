@@ -45,7 +45,9 @@ def _policy(**complexity: object) -> Policy:
         {
             "large": {"upstream": {"baseUrl": "http://l:8000/v1", "model": "big"}},
             "small": {
-                "versions": [{"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}]
+                "versions": [
+                    {"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}
+                ]
             },
             "complexity": complexity,
         }
@@ -96,7 +98,9 @@ def test_shipped_default_is_small_and_scores_in_unit_interval() -> None:
     size = sum(p.stat().st_size for p in folder.glob("default-scorer.*"))
     assert size < 400_000
     assert scorer.artifact.featurizer == "hashed"
-    long_math = "Let f(x) = x^3 - 6x^2 + 11x - 6. Find all real roots and prove no others exist. " * 3
+    long_math = (
+        "Let f(x) = x^3 - 6x^2 + 11x - 6. Find all real roots and prove no others exist. " * 3
+    )
     assert 0.0 <= scorer.score("hi") < scorer.score(long_math) <= 1.0
 
 
@@ -118,7 +122,8 @@ def test_registry_loads_an_artifact_named_in_the_policy(tmp_path: Path) -> None:
 def test_registry_falls_back_when_the_artifact_is_missing(tmp_path: Path) -> None:
     loaded = registry_load(_policy(scorer="learned", scorerArtifact=str(tmp_path / "none.json")))
     assert loaded.scorer.name == "heuristic"
-    assert loaded.fallback_reason is not None and "must both exist" in loaded.fallback_reason
+    assert loaded.fallback_reason is not None
+    assert "must both exist" in loaded.fallback_reason
 
 
 NO_ONNX = textwrap.dedent(
@@ -149,6 +154,8 @@ def test_default_and_hashed_fallback_work_without_onnxruntime() -> None:
     assert done.returncode == 0, done.stderr
     score, name, unavailable = done.stdout.splitlines()
     assert 0.0 <= float(score) <= 1.0
-    assert float(score) == pytest.approx(load_default().score("Prove Fermat's little theorem."), abs=1e-6)
+    assert float(score) == pytest.approx(
+        load_default().score("Prove Fermat's little theorem."), abs=1e-6
+    )
     assert name == "hashed-ngrams-512"
     assert unavailable.startswith("unavailable: embeddings need onnxruntime")

@@ -37,7 +37,8 @@ def test_tied_scores_move_together_so_the_target_is_still_met() -> None:
     small = np.array([0.0, 0.0, 1.0, 1.0])
     large = np.ones(4)
     result = cal.for_quality(keys, small, large, 0.75)
-    assert result.quality is not None and result.quality >= 0.75
+    assert result.quality is not None
+    assert result.quality >= 0.75
     assert result.large_share == pytest.approx(0.75)
 
 
@@ -56,7 +57,9 @@ def test_snippet_is_a_valid_policy_fragment() -> None:
         {
             "large": {"upstream": {"baseUrl": "http://l:8000/v1", "model": "big"}},
             "small": {
-                "versions": [{"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}]
+                "versions": [
+                    {"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}
+                ]
             },
             **fragment,
         }

@@ -92,7 +92,9 @@ def test_registry_builds_the_similarity_scorer_from_policy_examples(
         {
             "large": {"upstream": {"baseUrl": "http://l:8000/v1", "model": "big"}},
             "small": {
-                "versions": [{"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}]
+                "versions": [
+                    {"name": "v1", "upstream": {"baseUrl": "http://s:8000/v1", "model": "s"}}
+                ]
             },
             "complexity": {"scorer": "similarity"},
             "similarity": {
