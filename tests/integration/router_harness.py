@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -89,6 +90,8 @@ class FakeUpstream:
     """The client address of each request (to see connection reuse)."""
     on_request: Callable[[dict[str, Any]], None] | None = None
     supports_logprobs: bool = True
+    gzip: bool = False
+    """Answer non-streaming requests gzip-compressed (even though asked for identity)."""
     gate: threading.Event | None = None
     """Streaming: after the first chunk, wait for this event before sending the rest."""
 
@@ -124,7 +127,11 @@ class FakeUpstream:
         if req.get("stream"):
             await self._stream(send, req, chat, words)
             return
-        await _send(send, 200, msgspec.json.encode(self._full(req, chat, words)))
+        full = msgspec.json.encode(self._full(req, chat, words))
+        if self.gzip:
+            await _send(send, 200, gzip.compress(full), [(b"content-encoding", b"gzip")])
+            return
+        await _send(send, 200, full)
 
     def _logprobs(self, req: dict[str, Any], chat: bool, words: list[str]) -> Any:
         if not req.get("logprobs") or not self.supports_logprobs:
@@ -240,7 +247,9 @@ class FakeUpstream:
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
+async def _send(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -248,6 +257,7 @@ async def _send(send: Send, status: int, body: bytes) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(extra or []),
             ],
         }
     )

@@ -153,3 +153,11 @@ def test_a_connection_the_upstream_closed_while_idle_is_replaced_unseen(tmp_path
     assert first.status_code == second.status_code == 200
     assert second.json()["choices"][0]["message"]["content"] == "still here"
     assert len(set(up.peers)) == 2
+
+
+def test_a_compressed_upstream_answer_reaches_the_client_intact(tmp_path: Path) -> None:
+    up = FakeUpstream("gzip", answer="squeezed answer", gzip=True)
+    with serving(up) as s, running_router(policy_doc(s.url, {"v1": s.url}), tmp_path) as r:
+        resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
+    assert resp.headers["content-encoding"] == "gzip"
+    assert resp.json()["choices"][0]["message"]["content"] == "squeezed answer"

@@ -76,11 +76,11 @@ _STEP_MARKERS = (
 
 
 def _has_code(text: str, low: str) -> bool:
-    return any(m in low for m in _CODE_MARKERS) or text.rstrip().endswith((";", "}"))
+    return any(map(low.__contains__, _CODE_MARKERS)) or text.rstrip().endswith((";", "}"))
 
 
 def _has_math(text: str, low: str) -> bool:
-    if any(m in low for m in _MATH_MARKERS):
+    if any(map(low.__contains__, _MATH_MARKERS)):
         return True
     if text.count("$") >= 2:
         return True
@@ -88,7 +88,7 @@ def _has_math(text: str, low: str) -> bool:
 
 
 def _multi_step(low: str) -> bool:
-    if any(m in low for m in _STEP_MARKERS):
+    if any(map(low.__contains__, _STEP_MARKERS)):
         return True
     first = low.find("first")
     return first >= 0 and low.find("then", first) >= 0

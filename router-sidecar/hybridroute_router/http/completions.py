@@ -159,6 +159,7 @@ async def escalate(
     m.child(
         m.escalations, policy.route, small.version, Reason.LOW_CONFIDENCE_ESCALATION.value
     ).inc()
+    ctx.extra["escalated"] = True
     record = base_record(
         "escalation",
         route=policy.route,
@@ -192,6 +193,8 @@ def maybe_shadow(ctx: RequestContext, sent: Sent) -> None:
     state = ctx.state
     shadow = state.policy.shadow
     if shadow.percent <= 0 or ctx.stream or sent.status != 200 or sent.body is None:
+        return
+    if ctx.extra.get("escalated"):  # both models already answered this one
         return
     if random.random() * 100.0 >= shadow.percent:  # noqa: S311 - sampling, not security
         return

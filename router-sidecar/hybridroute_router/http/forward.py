@@ -62,6 +62,7 @@ async def call_with_fallback(
     attempts = policy.retries.attempts
     last: str = "closed"
     skipped = 0
+    rt.budget.record_request(time.monotonic())
     for index, cand in enumerate(cands):
         breaker = cand.client.breaker
         now = time.monotonic()

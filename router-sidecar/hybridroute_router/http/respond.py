@@ -31,7 +31,6 @@ _DROP = frozenset(
         b"upgrade",
         b"te",
         b"trailer",
-        b"content-encoding",
     }
 )
 
