@@ -276,3 +276,13 @@ def test_a_client_leaving_mid_stream_releases_the_request_at_once(
             assert not gate.is_set()
     finally:
         gate.set()
+
+
+def test_models_retrieve_knows_only_the_public_model(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    with router(tmp_path, large, small) as r:
+        client = r.openai()
+        assert client.models.retrieve("hybrid").id == "hybrid"
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve("large-model")

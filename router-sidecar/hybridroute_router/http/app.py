@@ -113,6 +113,8 @@ class RouterApp:
                 return await _respond(send, 200, b'{"status":"ok"}')
             if path == "/readyz":
                 return await _respond(send, 200, _encode(_ready(self.rt.state)))
+            if path.startswith("/v1/models/"):
+                return await self._model(send, path[len("/v1/models/") :])
             if path == "/metrics":
                 body = generate_latest(self.rt.metrics.registry)
                 return await _respond(
@@ -127,6 +129,21 @@ class RouterApp:
         return await _error(
             send, HttpError(404, f"no such endpoint: {path[:200]}", code="not_found")
         )
+
+    async def _model(self, send: Send, model_id: str) -> None:
+        public = self.rt.state.policy.public_model
+        if model_id != public:
+            return await _error(
+                send,
+                HttpError(
+                    404,
+                    f"The model '{model_id[:200]}' does not exist",
+                    code="model_not_found",
+                    param="model",
+                ),
+            )
+        body = {"id": public, "object": "model", "created": 0, "owned_by": "hybridroute"}
+        await _respond(send, 200, _encode(body))
 
     def _request_id(self, given: bytes | None) -> str:
         if given is not None and self.rt.options.trust_request_id:
