@@ -35,26 +35,35 @@ def tokens(prompt: str) -> list[str]:
     return _TOKEN.findall(prompt.lower())
 
 
+_MASK = np.uint64(0xFFFFFFFF)
+_MIX = np.uint64(0x9E3779B1)
+
+
 def hashed_ngrams(prompt: str, dim: int = DEFAULT_DIM, max_n: int = 2) -> SparseVector:
     """Word 1..``max_n``-grams hashed into ``dim`` signed buckets, sublinear counts,
-    L2-normalised."""
+    L2-normalised. A word hashes by CRC32; an n-gram by mixing its words' hashes
+    (vectorised, so a long prompt costs little more than tokenising it)."""
     words = tokens(prompt)
-    counts: dict[int, float] = {}
-    for n in range(1, max_n + 1):
-        for i in range(len(words) - n + 1):
-            h = zlib.crc32(" ".join(words[i : i + n]).encode("utf-8"))
-            sign = 1.0 if h & 0x80000000 else -1.0
-            bucket = h % dim
-            counts[bucket] = counts.get(bucket, 0.0) + sign
-    if not counts:
+    if not words:
         return SparseVector(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-    idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-    raw = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    unigrams = np.fromiter(
+        (zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words)
+    )
+    grams = [unigrams]
+    for n in range(2, max_n + 1):
+        previous = grams[-1]
+        if previous.size < 2:
+            break
+        grams.append(((previous[:-1] * _MIX) ^ unigrams[n - 1 :]) & _MASK)
+    hashes = np.concatenate(grams)
+    signs = np.where(hashes & np.uint64(0x80000000), 1.0, -1.0)
+    buckets, inverse = np.unique((hashes % np.uint64(dim)).astype(np.int64), return_inverse=True)
+    raw = np.bincount(inverse, weights=signs, minlength=buckets.size)
     vals = np.sign(raw) * np.log1p(np.abs(raw))
     norm = math.sqrt(float(np.dot(vals, vals)))
     if norm > 0:
         vals = vals / norm
-    return SparseVector(idx, vals.astype(np.float32))
+    return SparseVector(buckets, vals.astype(np.float32))
 
 
 def hashed_dense(prompt: str, dim: int = 512) -> npt.NDArray[np.float32]:
