@@ -106,26 +106,8 @@ class ControlPlane:
             self._start_secure_component("kube-scheduler", pki)
             self._start_kwok()
             self.kubectl("apply", "-f", "-", input=json.dumps(fake_node()))
-            self._wait_for(
-                "the fake node Ready",
-                lambda: (
-                    self.kubectl(
-                        "get",
-                        "node",
-                        FAKE_NODE_NAME,
-                        "-o",
-                        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-                        check=False,
-                    ).stdout
-                    == "True"
-                ),
-            )
-            self._wait_for(
-                "the default ServiceAccount created",
-                lambda: (
-                    self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0
-                ),
-            )
+            self._wait_for("the fake node Ready", self._fake_node_ready)
+            self._wait_for("the default ServiceAccount created", self._default_account_exists)
         except BaseException:
             for name in ("kwok", "kube-scheduler", "kube-controller-manager"):
                 found = self.component(name)
@@ -133,6 +115,20 @@ class ControlPlane:
                     found.stop()
                     self.components.remove(found)
             raise
+
+    def _fake_node_ready(self) -> bool:
+        ready = self.kubectl(
+            "get",
+            "node",
+            FAKE_NODE_NAME,
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+            check=False,
+        )
+        return ready.stdout == "True"
+
+    def _default_account_exists(self) -> bool:
+        return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0
 
     def stop(self) -> None:
         """Stop every component, newest first; nothing is left running."""
