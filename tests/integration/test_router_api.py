@@ -4,6 +4,7 @@ upstream test servers on loopback."""
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -286,3 +287,34 @@ def test_models_retrieve_knows_only_the_public_model(
         assert client.models.retrieve("hybrid").id == "hybrid"
         with pytest.raises(openai.NotFoundError):
             client.models.retrieve("large-model")
+
+
+def test_a_scorer_that_cannot_load_falls_back_to_the_heuristic_visibly(
+    tmp_path: Path, large: Any, small: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as if the optional module (or onnxruntime under it) were not installed
+    monkeypatch.setitem(sys.modules, "hybridroute_router.scorers.similarity", None)
+    with router(tmp_path, large, small, complexity={"scorer": "similarity"}) as r:
+        ready = httpx.get(f"{r.url}/readyz").json()
+        raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
+        metrics = httpx.get(f"{r.url}/metrics").text
+    assert ready["scorer_requested"] == "similarity"
+    assert ready["scorer"] == "heuristic"
+    assert "unavailable" in ready["scorer_fallback_reason"]
+    assert raw.headers["x-hybridroute-reason"] == "complexity_below_threshold"
+    assert 'hybridroute_scorer_fallback{route="test",scorer="similarity"} 1.0' in metrics
+
+
+def test_the_learned_scorer_decides_when_the_policy_selects_it(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    with router(tmp_path, large, small, complexity={"scorer": "learned"}) as r:
+        ready = httpx.get(f"{r.url}/readyz").json()
+        info = httpx.post(
+            f"{r.url}/v1/route/explain", json={"model": "hybrid", "messages": SIMPLE}
+        ).json()
+    assert ready["scorer"] == "learned"
+    assert ready["scorer_fallback_reason"] is None
+    scores = info["decision"]["scores"]
+    assert set(scores) == {"heuristic", "learned", "complexity"}
+    assert scores["complexity"] == scores["learned"] == info["decision"]["score"]

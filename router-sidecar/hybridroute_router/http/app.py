@@ -3,6 +3,7 @@ small endpoints. The completion flow itself is in :mod:`completions`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -202,8 +203,19 @@ class RouterApp:
                     m.requests, policy.route, "none", "none", Reason.REJECTED.value, str(exc.status)
                 ).inc()
                 return await _error(send, exc, request_id)
+            features = extract(parsed.body)
+            scores = await _scores(state, features)
             ctx = self._context(
-                state, parsed, request_id, t0, auth, tier_value, traceparent, tracestate
+                state,
+                parsed,
+                features,
+                scores,
+                request_id,
+                t0,
+                auth,
+                tier_value,
+                traceparent,
+                tracestate,
             )
             if not serve or (explain is not None and explain.lower() in (b"1", b"true", b"yes")):
                 return await _explain(send, ctx)
@@ -217,6 +229,8 @@ class RouterApp:
         self,
         state: RouterState,
         parsed: ParsedRequest,
+        features: Features,
+        scores: dict[str, float],
         request_id: str,
         t0: float,
         auth: bytes | None,
@@ -226,17 +240,7 @@ class RouterApp:
     ) -> RequestContext:
         rt = self.rt
         policy = state.policy
-        features = extract(parsed.body)
-        heuristic = structural_score(features)
-        scorer = state.scorer.scorer
-        scores = {"heuristic": heuristic}
-        score = heuristic
-        if scorer.name != "heuristic":
-            try:
-                score = min(max(float(scorer.score(features.prompt)), 0.0), 1.0)
-                scores[scorer.name] = score
-            except Exception:
-                log.exception("scorer %s failed; using the heuristic score", scorer.name)
+        score = scores.get(state.scorer.scorer.name, scores["heuristic"])
         tier = resolve_tier(
             policy.tiers,
             api_key=api_key_from_authorization(auth.decode("latin-1")) if auth else None,
@@ -351,6 +355,25 @@ class RouterApp:
         rt.metrics.child(rt.metrics.feedback, policy.route).inc()
         logged = rt.feedback_log.path is not None or policy.logging.feedback_log is not None
         await _respond(send, 202, _encode({"status": "accepted", "logged": logged}))
+
+
+async def _scores(state: RouterState, features: Features) -> dict[str, float]:
+    """The heuristic score, plus the policy's scorer's when it is another one. A slow
+    scorer (an embedding model) runs in a worker thread, off the event loop."""
+    scores = {"heuristic": structural_score(features)}
+    loaded = state.scorer
+    scorer = loaded.scorer
+    if scorer.name == "heuristic":
+        return scores
+    try:
+        if loaded.offload:
+            value = await asyncio.to_thread(scorer.score, features.prompt)
+        else:
+            value = scorer.score(features.prompt)
+        scores[scorer.name] = min(max(float(value), 0.0), 1.0)
+    except Exception:
+        log.exception("scorer %s failed; using the heuristic score", scorer.name)
+    return scores
 
 
 def _feedback_item(raw: bytes) -> tuple[str, float, str | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ from hybridroute_router.scorers.base import Scorer
 from hybridroute_router.scorers.heuristic import HeuristicScorer
 
 log = logging.getLogger("hybridroute.router.scorers")
+
+OFFLOAD_ABOVE_SECONDS = 0.001
+_PROBE = "Explain, step by step, how a hash map handles collisions, with a short example."
 
 _MODULES = {
     "learned": "hybridroute_router.scorers.learned",
@@ -33,6 +37,8 @@ class LoadedScorer:
     requested: str
     fallback_reason: str | None = None
     """Why the requested scorer is not in use (None when it is)."""
+    offload: bool = False
+    """Score in a worker thread: one call takes longer than ``OFFLOAD_ABOVE_SECONDS``."""
 
 
 def load_scorer(policy: Policy) -> LoadedScorer:
@@ -51,12 +57,15 @@ def load_scorer(policy: Policy) -> LoadedScorer:
         return _fallback(requested, f"{module_name} has no from_policy(policy)")
     try:
         scorer = factory(policy)
-        probe = float(scorer.score("hello"))
+        probe = float(scorer.score("hello"))  # first call: warm-up (lazy model loads)
+        started = time.perf_counter()
+        scorer.score(_PROBE)
+        elapsed = time.perf_counter() - started
     except Exception as exc:  # any failure to build or run the scorer: keep serving
         return _fallback(requested, f"{requested} scorer failed to load: {exc!r}")
     if not 0.0 <= probe <= 1.0:
         return _fallback(requested, f"{requested} scorer returned {probe} outside [0, 1]")
-    return LoadedScorer(scorer, requested)
+    return LoadedScorer(scorer, requested, offload=elapsed > OFFLOAD_ABOVE_SECONDS)
 
 
 def _fallback(requested: str, reason: str) -> LoadedScorer:
