@@ -4,6 +4,7 @@ started here are ever signalled, by their own process group id."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -85,7 +86,40 @@ def start(
             env=env,
             start_new_session=True,
         )
+    set_autogroup_nice(proc.pid, nice)
     return Server(name, proc, log)
+
+
+def set_autogroup_nice(pid: int, nice: int) -> None:
+    """With autogroup scheduling (Linux, sched_autogroup_enabled=1) every session is one
+    scheduling group and a process's own nice level only counts inside its group: the
+    group's nice is what weighs against other sessions' work. A new session has its own
+    group, so set it there too. Best effort: nothing to do where autogroup is absent."""
+    if nice:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+
+
+def run_pinned(
+    cmd: list[str], cpu: int, nice: int, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run cmd to completion pinned to a core, in its own session at the nice level."""
+    with subprocess.Popen(
+        pinned(cpu, nice, cmd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    ) as proc:
+        set_autogroup_nice(proc.pid, nice)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        return subprocess.CompletedProcess(proc.args, proc.returncode or 0, out, err)
 
 
 def _children(pid: int) -> list[int]:

@@ -158,23 +158,16 @@ def sanity_check(arm: Arm, api_key: str) -> None:
 def wrk(url: str, conns: int, seconds: int, ln: Launch) -> str:
     cmd = [
         "wrk",
-        "-t1",
+        f"-t{conns}",  # one connection per thread: chat.lua times each connection
         f"-c{conns}",
         f"-d{seconds}s",
         "--timeout",
         "10s",
-        "--latency",
         "-s",
         str(HERE / "chat.lua"),
         url,
     ]
-    done = subprocess.run(
-        procs.pinned(WRK_CPU, ln.nice, cmd),
-        capture_output=True,
-        text=True,
-        env=ln.env,
-        timeout=seconds + 60,
-    )
+    done = procs.run_pinned(cmd, WRK_CPU, ln.nice, ln.env, timeout=seconds + 60)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}")
     return done.stdout
@@ -192,6 +185,8 @@ def measure(
     result = parse_wrk_output(wrk(arm.base_url, conns, args.duration, ln))
     cpu = procs.tree_cpu_seconds(arm.server.pid) - cpu0
     rec = RunRecord(arm.name, conns, rep, result, cpu)
+    if result.concurrency > conns * 1.1:
+        print(f"  warning: latencies break Little's law ({result.concurrency:.1f} in flight)")
     print(
         f"  c={conns:<3} run {rep + 1} {arm.name:<8} {result.requests_per_second:9,.0f} req/s"
         f"  p50 {result.p50_us / 1000:7.2f} ms  p99 {result.p99_us / 1000:7.2f} ms"

@@ -27,6 +27,8 @@ class WrkResult:
     errors_write: int
     errors_status: int
     errors_timeout: int
+    latency_samples: int
+    latency_mean_us: int
     p50_us: int
     p90_us: int
     p99_us: int
@@ -34,6 +36,13 @@ class WrkResult:
     @property
     def requests_per_second(self) -> float:
         return self.requests / (self.duration_us / 1e6) if self.duration_us > 0 else 0.0
+
+    @property
+    def concurrency(self) -> float:
+        """Little's law: mean latency x throughput, the mean number of requests in flight.
+        A closed loop cannot exceed its connection count; more means the latencies are
+        wrong (as wrk's own histogram is on this machine)."""
+        return self.latency_mean_us / 1e6 * self.requests_per_second
 
     @property
     def errors(self) -> int:
@@ -285,7 +294,6 @@ def check_targets(
         return max(values) if values else None
 
     checks = []
-    o_peak = peak(ours)
     for per_cpu, name, unit in (
         (False, "peak throughput vs LiteLLM", "req/s"),
         (True, "peak requests per SUT CPU-second vs LiteLLM", "req/CPU-s"),
@@ -296,14 +304,15 @@ def check_targets(
             checks.append(TargetCheck(name, measured, ">= 15x", o / t >= 15))
         else:
             checks.append(TargetCheck(name, "-", ">= 15x", None))
-    checks.append(
-        TargetCheck(
-            "peak throughput",
-            f"{o_peak:,.0f} req/s" if o_peak else "-",
-            ">= 2,000 req/s",
-            None if o_peak is None else o_peak >= 2000,
+    for per_cpu, name, unit in (
+        (False, "peak throughput", "req/s"),
+        (True, "peak requests per SUT CPU-second", "req/CPU-s"),
+    ):
+        o = peak(ours, per_cpu)
+        measured = f"{o:,.0f} {unit}" if o is not None else "-"
+        checks.append(
+            TargetCheck(name, measured, f">= 2,000 {unit}", None if o is None else o >= 2000)
         )
-    )
     o1, d1 = _find(summaries, 1, ours), _find(summaries, 1, direct)
     for attr, limit in (("p50_ms", 0.5), ("p99_ms", 2.0)):
         if o1 and d1:

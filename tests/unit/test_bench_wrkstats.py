@@ -34,8 +34,8 @@ WRK_STDOUT = """Running 10s test @ http://127.0.0.1:18081
      50%  274.00us
 Requests/sec:  32662.35
 WRK_JSON {"requests":20000,"duration_us":10000000,"bytes":34045905,"errors_connect":1,\
-"errors_read":2,"errors_write":0,"errors_status":3,"errors_timeout":4,"latency_min_us":82,\
-"latency_mean_us":318.0,"latency_max_us":5985,"p50_us":274,"p90_us":386,"p99_us":2286,\
+"errors_read":2,"errors_write":0,"errors_status":3,"errors_timeout":4,"latency_samples":19997,\
+"latency_min_us":82,"latency_mean_us":318.0,"latency_max_us":5985,"p50_us":274,"p90_us":386,"p99_us":2286,\
 "p999_us":4732}
 """
 
@@ -49,6 +49,8 @@ def _result(rps: float = 1000.0, p50: int = 100, p99: int = 1000, errors: int = 
         errors_write=0,
         errors_status=errors,
         errors_timeout=0,
+        latency_samples=int(rps * 10),
+        latency_mean_us=p50,
         p50_us=p50,
         p90_us=(p50 + p99) // 2,
         p99_us=p99,
@@ -61,6 +63,12 @@ def test_parses_throughput_latency_and_errors_from_the_wrk_json_line() -> None:
     assert result.requests_per_second == pytest.approx(2000.0)
     assert (result.p50_us, result.p90_us, result.p99_us) == (274, 386, 2286)
     assert result.errors == 10  # connect + read + write + status + timeout
+
+
+def test_concurrency_applies_littles_law_to_mean_latency_and_throughput() -> None:
+    result = ws.parse_wrk_output(WRK_STDOUT)
+    # 318 us mean latency at 2,000 requests/s: 0.636 requests in flight on average
+    assert result.concurrency == pytest.approx(0.636)
 
 
 def test_rejects_wrk_output_without_the_result_line() -> None:
@@ -138,7 +146,7 @@ def _summaries(router_rps: float, router_p50: int, router_errors: int = 0) -> li
 
 def test_targets_are_met_when_fast_enough_and_error_free() -> None:
     checks = ws.check_targets(_summaries(2500, 300), "direct", "router", "litellm")
-    assert [c.ok for c in checks] == [True] * 6
+    assert [c.ok for c in checks] == [True] * 7
     assert "25.0x" in checks[0].measured
 
 
@@ -149,6 +157,7 @@ def test_targets_report_each_miss() -> None:
         "peak throughput vs LiteLLM": False,
         "peak requests per SUT CPU-second vs LiteLLM": False,  # 10,000 vs 1,250: 8x
         "peak throughput": False,
+        "peak requests per SUT CPU-second": True,  # 10,000 requests on 1 CPU-second
         "added latency at 1 connection, p50": False,
         "added latency at 1 connection, p99": True,
         "errors at 100 connections": False,
