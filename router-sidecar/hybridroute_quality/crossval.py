@@ -9,6 +9,7 @@ what a router learns by recognising the subject alone).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,15 @@ def folds_by_group(groups: Sequence[str], n_folds: int, seed: int) -> list[list[
     return [sorted(names[i] for i in order[f::n_folds]) for f in range(n_folds)]
 
 
+def split_rows(rows: Sequence[Row], n_folds: int, seed: int) -> list[Row]:
+    """Rows re-grouped into ``n_folds`` random parts: a row-level split, for comparison
+    (the test folds then share subjects with the training folds)."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    part = np.empty(len(rows), dtype=np.int64)
+    part[order] = np.arange(len(rows)) % n_folds
+    return [dataclasses.replace(r, group=f"part{part[i]}") for i, r in enumerate(rows)]
+
+
 def _group_oracle(test: Sequence[Row]) -> F64:
     gains: dict[str, list[float]] = {}
     for r in test:
@@ -45,6 +55,9 @@ class FoldResult:
     test_groups: list[str]
     n_test: int
     metrics: dict[str, mx.Summary]
+    keys: dict[str, F64]
+    small: F64
+    large: F64
 
 
 def run_fold(
@@ -66,13 +79,23 @@ def run_fold(
         name: mx.summarize(mx.quality_curve(k, s, lg), float(s.mean()), float(lg.mean()))
         for name, k in keys.items()
     }
-    return FoldResult(sorted(held), len(test), summaries)
+    return FoldResult(sorted(held), len(test), summaries, keys, s, lg)
+
+
+def pooled(results: Sequence[FoldResult], name: str) -> mx.Summary:
+    """Metrics over all rows at once, each scored by the fold model that did not see its
+    group (learned scores are ranks among their training prompts, so they pool)."""
+    keys = np.concatenate([f.keys[name] for f in results])
+    s = np.concatenate([f.small for f in results])
+    lg = np.concatenate([f.large for f in results])
+    return mx.summarize(mx.quality_curve(keys, s, lg), float(s.mean()), float(lg.mean()))
 
 
 def summarize_folds(results: Sequence[FoldResult]) -> dict[str, Any]:
     names = list(results[0].metrics)
     table: dict[str, Any] = {}
     for name in names:
+        pool = pooled(results, name)
         per = np.asarray(
             [[f.metrics[name].apgr, f.metrics[name].cpt50, f.metrics[name].cpt80] for f in results]
         )
@@ -81,6 +104,7 @@ def summarize_folds(results: Sequence[FoldResult]) -> dict[str, Any]:
             "apgrStd": float(per[:, 0].std()),
             "cpt50": float(per[:, 1].mean()),
             "cpt80": float(per[:, 2].mean()),
+            "pooled": {"apgr": pool.apgr, "cpt50": pool.cpt50, "cpt80": pool.cpt80},
             "perFold": [{"apgr": a, "cpt50": b, "cpt80": c} for a, b, c in per.tolist()],
         }
     return {

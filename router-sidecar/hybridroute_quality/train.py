@@ -69,7 +69,7 @@ def featurize(
         embeddings = cached_embeddings(
             prompts, model.embed, MODEL_ID, show_progress=options.show_progress
         ).astype(np.float64)
-    else:
+    elif options.featurizer == "hashed":
         hashed = SparseRows.from_vectors(
             [hashed_ngrams(p, options.hash_dim, options.max_n) for p in prompts], options.hash_dim
         )

@@ -37,7 +37,7 @@ FORMAT = "hybridroute.learned-scorer"
 FORMAT_VERSION = 1
 DEFAULT_ARTIFACT = "default-scorer"
 
-Featurizer = Literal["hashed", "embedding"]
+Featurizer = Literal["hashed", "embedding", "features"]
 F32 = npt.NDArray[np.floating[Any]]
 """Float arrays: float32 on disk, float64 in memory (training and router compute alike)."""
 
@@ -185,7 +185,7 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
     if list(meta.get("featureNames", [])) != list(FEATURE_NAMES):
         raise ArtifactError(f"{source}: trained with other text features than this router's")
     featurizer = meta.get("featurizer")
-    if featurizer not in ("hashed", "embedding"):
+    if featurizer not in ("hashed", "embedding", "features"):
         raise ArtifactError(f"{source}: unknown featurizer {featurizer!r}")
     art = ScorerArtifact(
         featurizer=featurizer,
