@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"logs and configs in {work}", flush=True)
     text = run(args, work)
+    if args.workdir is None:  # the router's decision log alone is ~0.5 KB per request
+        shutil.rmtree(work, ignore_errors=True)
     print("\n" + text)
     if args.out:
         args.out.write_text(text)
