@@ -183,3 +183,9 @@ def post_chat(base_url: str, api_key: str) -> tuple[int, dict[str, str], dict[st
             return resp.status, dict(resp.headers.items()), json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers.items()), {"error": exc.read().decode(errors="replace")}
+
+
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text: str = resp.read().decode()
+        return text

@@ -349,3 +349,51 @@ def render_checks(checks: Sequence[TargetCheck]) -> str:
     return head + "".join(
         f"| {c.name} | {c.measured} | {c.target} | {mark[c.ok]} |\n" for c in checks
     )
+
+
+def parse_histogram_buckets(exposition: str, metric: str) -> dict[float, float]:
+    """Cumulative bucket counts {upper bound: count} of one Prometheus histogram in a
+    text exposition, summed over its label sets."""
+    prefix = f"{metric}_bucket{{"
+    out: dict[float, float] = {}
+    for line in exposition.splitlines():
+        if not line.startswith(prefix):
+            continue
+        labels, _, value = line[len(prefix) :].rpartition("} ")
+        le = next((p[4:-1] for p in labels.split(",") if p.startswith('le="')), None)
+        if le is None:
+            continue
+        bound = float("inf") if le == "+Inf" else float(le)
+        out[bound] = out.get(bound, 0.0) + float(value.split()[0])
+    return out
+
+
+def bucket_quantile(
+    before: dict[float, float], after: dict[float, float], q: float
+) -> float | None:
+    """The upper bound of the bucket holding quantile q of the observations made between
+    two scrapes (None when there were none): 'q of them took at most this long'."""
+    bounds = sorted(after)
+    delta = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not delta or delta[-1] <= 0:
+        return None
+    target = q * delta[-1]
+    return next(b for b, n in zip(bounds, delta, strict=True) if n >= target)
+
+
+def _bound_ms(seconds: float) -> str:
+    return "over the top bucket" if seconds == float("inf") else f"<= {seconds * 1000:g} ms"
+
+
+def render_own_overhead(runs: dict[int, list[tuple[float | None, float | None]]]) -> str:
+    """The router's self-measured overhead per connection count: medians over runs of the
+    bucket upper bounds holding p50 and p99 of each run's observations."""
+    head = "| connections | router overhead p50 | router overhead p99 |\n|---:|---|---|\n"
+    rows = []
+    for conns in sorted(runs):
+        cells = []
+        for i in (0, 1):
+            values = [v for r in runs[conns] if (v := r[i]) is not None]
+            cells.append(_bound_ms(statistics.median_low(values)) if values else "-")
+        rows.append(f"| {conns} | {cells[0]} | {cells[1]} |\n")
+    return head + "".join(rows)

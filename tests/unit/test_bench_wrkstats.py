@@ -192,3 +192,49 @@ def test_replace_section_keeps_the_rest_of_the_document() -> None:
 def test_replace_section_appends_the_markers_when_absent() -> None:
     out = ws.replace_section("# Benchmarks\n", "<!-- b -->", "<!-- e -->", "t")
     assert out == "# Benchmarks\n\n<!-- b -->\nt\n<!-- e -->\n"
+
+
+METRICS_BEFORE = """# HELP hybridroute_router_overhead_seconds time the router adds
+# TYPE hybridroute_router_overhead_seconds histogram
+hybridroute_router_overhead_seconds_bucket{le="0.0001",route="a"} 10.0
+hybridroute_router_overhead_seconds_bucket{le="0.00025",route="a"} 10.0
+hybridroute_router_overhead_seconds_bucket{le="+Inf",route="a"} 10.0
+hybridroute_router_overhead_seconds_count{route="a"} 10.0
+hybridroute_request_duration_seconds_bucket{le="0.0001",route="a"} 99.0
+"""
+
+METRICS_AFTER = """hybridroute_router_overhead_seconds_bucket{le="0.0001",route="a"} 90.0
+hybridroute_router_overhead_seconds_bucket{le="0.00025",route="a"} 108.0
+hybridroute_router_overhead_seconds_bucket{le="+Inf",route="a"} 110.0
+hybridroute_router_overhead_seconds_bucket{le="0.0001",route="b"} 1.0
+hybridroute_router_overhead_seconds_bucket{le="0.00025",route="b"} 1.0
+hybridroute_router_overhead_seconds_bucket{le="+Inf",route="b"} 1.0
+"""
+
+
+def test_parses_cumulative_buckets_of_one_histogram_summed_over_labels() -> None:
+    buckets = ws.parse_histogram_buckets(METRICS_AFTER, "hybridroute_router_overhead_seconds")
+    assert buckets == {0.0001: 91.0, 0.00025: 109.0, float("inf"): 111.0}
+    other = ws.parse_histogram_buckets(METRICS_BEFORE, "hybridroute_request_duration_seconds")
+    assert other == {0.0001: 99.0}
+
+
+def test_bucket_quantile_uses_only_observations_between_the_scrapes() -> None:
+    name = "hybridroute_router_overhead_seconds"
+    before = ws.parse_histogram_buckets(METRICS_BEFORE, name)
+    after = ws.parse_histogram_buckets(METRICS_AFTER, name)
+    # 101 new observations: 81 <= 0.1 ms, 99 <= 0.25 ms, 2 above
+    assert ws.bucket_quantile(before, after, 0.5) == 0.0001
+    assert ws.bucket_quantile(before, after, 0.9) == 0.00025
+    assert ws.bucket_quantile(before, after, 0.99) == float("inf")
+    assert ws.bucket_quantile(after, after, 0.5) is None
+
+
+def test_own_overhead_table_shows_median_bucket_bounds() -> None:
+    runs = {
+        1: [(0.0001, 0.00025), (0.0001, 0.0005), (0.00025, 0.00025)],
+        100: [(0.001, float("inf")), (None, None)],
+    }
+    table = ws.render_own_overhead(runs)
+    assert "| 1 | <= 0.1 ms | <= 0.25 ms |" in table
+    assert "| 100 | <= 1 ms | over the top bucket |" in table
