@@ -16,43 +16,69 @@ _decoder = msgspec.json.Decoder()
 
 
 def account(ctx: RequestContext, sent: Sent) -> None:
-    rt = ctx.rt
-    m = rt.metrics
-    policy = ctx.state.policy
-    route = policy.route
     now = time.perf_counter()
     duration = now - ctx.t0
-    started = ctx.response_started or now
-    overhead = max(started - ctx.t0 - ctx.upstream_seconds, 0.0)
-    if not ctx.stream:
+    if ctx.stream:  # streams: what the router added before the first byte
+        started = ctx.response_started or now
+        overhead = max(started - ctx.t0 - ctx.upstream_seconds, 0.0)
+    else:
         overhead = max(duration - ctx.upstream_seconds, 0.0)
-    m.child(m.requests, route, sent.role, sent.version, sent.reason, str(sent.status)).inc()
-    m.child(m.request_duration, route, sent.role).observe(duration)
-    m.child(m.overhead, route).observe(overhead)
-    m.child(m.decision_score, route).observe(ctx.decision.score)
     if sent.status == 200 and sent.parsed is None and sent.body is not None:
         try:
             sent.parsed = _decoder.decode(sent.body)
         except msgspec.DecodeError:
             sent.parsed = None
-    prompt_tokens, completion_tokens = usage_of(sent)
-    if prompt_tokens or completion_tokens:
-        model = policy.large if sent.role == "large" else policy.small
-        m.child(m.tokens, route, sent.role, sent.version, "prompt").inc(prompt_tokens)
-        m.child(m.tokens, route, sent.role, sent.version, "completion").inc(completion_tokens)
-        cost = (
-            prompt_tokens * model.pricing.input_per_1k_tokens
-            + completion_tokens * model.pricing.output_per_1k_tokens
-        ) / 1000.0
-        energy = (prompt_tokens + completion_tokens) * model.energy.joules_per_1k_tokens / 1000.0
-        m.child(m.cost, route, sent.role, sent.version).inc(cost)
-        m.child(m.energy, route, sent.role, sent.version).inc(energy)
-    log_prompts = policy.logging.log_prompts
+    tokens = usage_of(sent)
+    _observe(ctx, sent, duration, overhead, tokens)
+    ctx.rt.decision_log.write(decision_record(ctx, sent, duration, overhead, tokens))
+    log_prompts = ctx.state.policy.logging.log_prompts
+    ctx.rt.recent.remember(
+        ctx.request_id,
+        Remembered(
+            sent.role,
+            sent.version if sent.role == "small" else None,
+            ctx.extra["prompt_sha256"],
+            ctx.features.prompt if log_prompts else None,
+        ),
+    )
+    maybe_shadow(ctx, sent)
+
+
+def _observe(
+    ctx: RequestContext, sent: Sent, duration: float, overhead: float, tokens: tuple[int, int]
+) -> None:
+    m = ctx.rt.metrics
+    policy = ctx.state.policy
+    route = policy.route
+    m.child(m.requests, route, sent.role, sent.version, sent.reason, str(sent.status)).inc()
+    m.child(m.request_duration, route, sent.role).observe(duration)
+    m.child(m.overhead, route).observe(overhead)
+    m.child(m.decision_score, route).observe(ctx.decision.score)
+    prompt_tokens, completion_tokens = tokens
+    if not (prompt_tokens or completion_tokens):
+        return
+    model = policy.large if sent.role == "large" else policy.small
+    m.child(m.tokens, route, sent.role, sent.version, "prompt").inc(prompt_tokens)
+    m.child(m.tokens, route, sent.role, sent.version, "completion").inc(completion_tokens)
+    pricing = model.pricing
+    cost = (
+        prompt_tokens * pricing.input_per_1k_tokens
+        + completion_tokens * pricing.output_per_1k_tokens
+    ) / 1000.0
+    energy = (prompt_tokens + completion_tokens) * model.energy.joules_per_1k_tokens / 1000.0
+    m.child(m.cost, route, sent.role, sent.version).inc(cost)
+    m.child(m.energy, route, sent.role, sent.version).inc(energy)
+
+
+def decision_record(
+    ctx: RequestContext, sent: Sent, duration: float, overhead: float, tokens: tuple[int, int]
+) -> dict[str, Any]:
+    """One decision-log line (docs/router.md, "Decision log")."""
     d = ctx.decision
     record: dict[str, Any] = {
         "time": time.time(),
         "request_id": ctx.request_id,
-        "route": route,
+        "route": ctx.state.policy.route,
         "endpoint": ctx.endpoint,
         "stream": ctx.stream,
         "status": sent.status,
@@ -71,23 +97,13 @@ def account(ctx: RequestContext, sent: Sent) -> None:
         "degraded": sent.degraded,
         "duration_ms": round(duration * 1000, 3),
         "overhead_ms": round(overhead * 1000, 3),
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
+        "prompt_tokens": tokens[0],
+        "completion_tokens": tokens[1],
         "prompt_chars": len(ctx.features.prompt),
         "prompt_sha256": ctx.extra["prompt_sha256"],
     }
     if "small_mean_logprob" in ctx.extra:
         record["small_mean_logprob"] = ctx.extra["small_mean_logprob"]
-    if log_prompts:
+    if ctx.state.policy.logging.log_prompts:
         record["prompt"] = ctx.features.prompt
-    rt.decision_log.write(record)
-    rt.recent.remember(
-        ctx.request_id,
-        Remembered(
-            sent.role,
-            sent.version if sent.role == "small" else None,
-            ctx.extra["prompt_sha256"],
-            ctx.features.prompt if log_prompts else None,
-        ),
-    )
-    maybe_shadow(ctx, sent)
+    return record
