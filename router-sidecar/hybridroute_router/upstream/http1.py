@@ -11,7 +11,6 @@ close-delimited), TLS, connect and read timeouts, streaming bodies with back-pre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
@@ -94,6 +93,14 @@ class Response:
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()
         self._wake()
+
+    def close_delimited(self) -> bool:
+        """Headers are in and give neither a length nor chunked framing."""
+        if not self.head.done() or self.error is not None:
+            return False
+        return self.header(b"content-length") is None and b"chunked" not in (
+            self.header(b"transfer-encoding") or b""
+        ).lower()
 
     # connection events ---------------------------------------------------------
     def fail(self, error: UpstreamError) -> None:
@@ -217,9 +224,9 @@ class _Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         ex = self.exchange
-        if ex is not None and not ex.complete:
-            with contextlib.suppress(httptools.HttpParserError):
-                ex.parser.feed_data(b"")  # close-delimited bodies end at EOF
+        if ex is not None and not ex.complete and ex.close_delimited():
+            ex.on_message_complete()  # a body without length or chunking ends at EOF
+            ex.keep_alive = False
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
