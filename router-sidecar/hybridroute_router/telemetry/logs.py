@@ -14,6 +14,7 @@ from typing import IO, Any
 import msgspec
 
 _encoder = msgspec.json.Encoder()
+FLUSH_BYTES = 65536
 
 
 class JsonlSink:
@@ -25,18 +26,22 @@ class JsonlSink:
             open(path, "ab") if self._owned and path is not None else sys.stdout.buffer  # noqa: SIM115
         )
         self._buf: list[bytes] = []
+        self._size = 0
         self.flush_seconds = flush_seconds
         self._task: asyncio.Task[None] | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._buf.append(_encoder.encode(record) + b"\n")
-        if len(self._buf) >= 4096:
+        line = _encoder.encode(record) + b"\n"
+        self._buf.append(line)
+        self._size += len(line)
+        if self._size >= FLUSH_BYTES:  # small, regular writes: no latency spikes
             self.flush()
 
     def flush(self) -> None:
         if self._buf:
             data = b"".join(self._buf)
             self._buf.clear()
+            self._size = 0
             try:
                 self._fh.write(data)
                 self._fh.flush()
@@ -69,6 +74,7 @@ class NullSink(JsonlSink):
     def __init__(self) -> None:
         self.path = None
         self._buf = []
+        self._size = 0
         self._task = None
 
     def write(self, record: dict[str, Any]) -> None:
