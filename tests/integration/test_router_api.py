@@ -318,3 +318,33 @@ def test_the_learned_scorer_decides_when_the_policy_selects_it(
     scores = info["decision"]["scores"]
     assert set(scores) == {"heuristic", "learned", "complexity"}
     assert scores["complexity"] == scores["learned"] == info["decision"]["score"]
+
+
+def test_versions_split_by_weight_stick_per_request_id_and_skip_unready_ones(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    canary = FakeUpstream("canary", answer="canary says Paris")
+    with serving(canary) as c:
+        doc = policy_doc(
+            large[1], {"stable": small[1], "canary": c.url}, weights={"stable": 50, "canary": 50}
+        )
+        with router(tmp_path, large, small) as r:
+            r.write_policy(doc)
+            client = r.openai()
+
+            def version_for(rid: str) -> str:
+                raw = client.chat.completions.with_raw_response.create(
+                    model="hybrid", messages=SIMPLE, extra_headers={"x-request-id": rid}
+                )
+                return str(raw.headers["x-hybridroute-version"])
+
+            wait_for(lambda: len(r.rt.state.small) == 2)
+            seen = {f"req-{i}": version_for(f"req-{i}") for i in range(40)}
+            again = {rid: version_for(rid) for rid in seen}
+            assert seen == again  # sticky
+            assert set(seen.values()) == {"stable", "canary"}  # both get traffic
+            doc["small"]["versions"][1]["ready"] = False
+            r.write_policy(doc)
+            wait_for(lambda: not r.rt.state.policy.small.versions[1].ready)
+            after = {version_for(f"late-{i}") for i in range(20)}
+    assert after == {"stable"}
