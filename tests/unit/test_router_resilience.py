@@ -13,6 +13,8 @@ from hybridroute_router.http.parse import CHAT, COMPLETIONS, parse_body
 from hybridroute_router.scorers.registry import load_scorer
 from hybridroute_router.upstream.breaker import CircuitBreaker
 from hybridroute_router.upstream.budget import RetryBudget
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.unit
 
@@ -134,3 +136,12 @@ def test_unknown_fields_are_kept_for_the_upstream() -> None:
     body: dict[str, Any] = parsed.body
     assert body["vendor_x"] == {"a": 1}
     assert parsed.stream is False
+
+
+@given(a=st.text(max_size=200), b=st.text(max_size=200))
+def test_comparators_are_symmetric_bounded_and_reflexive(a: str, b: str) -> None:
+    for comparator in (ExactMatch(), TokenOverlap()):
+        s = comparator.similarity(a, b)
+        assert 0.0 <= s <= 1.0
+        assert s == pytest.approx(comparator.similarity(b, a))
+        assert comparator.similarity(a, a) == 1.0
