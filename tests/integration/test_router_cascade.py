@@ -53,7 +53,13 @@ def test_escalates_when_small_model_confidence_is_low(
     small[0].logprob = -2.0
     with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
         raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
-        metrics = httpx.get(f"{r.url}/metrics").text
+        large_tokens = (
+            'hybridroute_tokens_total{kind="completion",model="large",route="test",'
+            'version="large"} 2.0'
+        )
+        metrics = wait_for(
+            lambda: (t := httpx.get(f"{r.url}/metrics").text) and (t if large_tokens in t else None)
+        )
         records = wait_for(lambda: feedback(tmp_path))
     assert raw.parse().choices[0].message.content == "large answer"
     assert raw.headers["x-hybridroute-reason"] == "low_confidence_escalation"
@@ -62,6 +68,10 @@ def test_escalates_when_small_model_confidence_is_low(
     assert (
         'hybridroute_escalations_total{reason="low_confidence_escalation",route="test",'
         'version="v1"} 1.0'
+    ) in metrics
+    # both answers were paid for: the discarded small one and the large one
+    assert (
+        'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"} 2.0'
     ) in metrics
     (record,) = records
     assert record["kind"] == "escalation"

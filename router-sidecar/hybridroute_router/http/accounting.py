@@ -11,6 +11,7 @@ from hybridroute_router.feedback import Remembered
 from hybridroute_router.http.completions import maybe_shadow
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.respond import Sent, usage_of
+from hybridroute_router.http.usage import record_usage
 
 _decoder = msgspec.json.Decoder()
 
@@ -54,20 +55,7 @@ def _observe(
     m.child(m.request_duration, route, sent.role).observe(duration)
     m.child(m.overhead, route).observe(overhead)
     m.child(m.decision_score, route).observe(ctx.decision.score)
-    prompt_tokens, completion_tokens = tokens
-    if not (prompt_tokens or completion_tokens):
-        return
-    model = policy.large if sent.role == "large" else policy.small
-    m.child(m.tokens, route, sent.role, sent.version, "prompt").inc(prompt_tokens)
-    m.child(m.tokens, route, sent.role, sent.version, "completion").inc(completion_tokens)
-    pricing = model.pricing
-    cost = (
-        prompt_tokens * pricing.input_per_1k_tokens
-        + completion_tokens * pricing.output_per_1k_tokens
-    ) / 1000.0
-    energy = (prompt_tokens + completion_tokens) * model.energy.joules_per_1k_tokens / 1000.0
-    m.child(m.cost, route, sent.role, sent.version).inc(cost)
-    m.child(m.energy, route, sent.role, sent.version).inc(energy)
+    record_usage(ctx, sent.role, sent.version, tokens)
 
 
 def decision_record(

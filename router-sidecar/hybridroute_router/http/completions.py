@@ -31,9 +31,11 @@ from hybridroute_router.http.respond import (
     send_buffered,
     send_stream,
     sse_events,
+    sse_usage,
     strip_logprobs,
     strip_sse_logprobs,
 )
+from hybridroute_router.http.usage import record_usage, usage_tokens
 from hybridroute_router.shadow import ShadowJob
 from hybridroute_router.upstream.http1 import UpstreamError
 
@@ -105,22 +107,27 @@ async def cascade(ctx: RequestContext, send: Send) -> Sent:
         return await forward_large_after_small_failed(ctx, send)
     parsed: Any = None
     if ctx.stream:
+        events = sse_events(data)
         acc = LogprobAccumulator()
-        for event in sse_events(data):
+        for event in events:
             acc.add(event)
         mean = acc.mean
+        small_tokens = sse_usage(events)
     else:
         try:
             parsed = _decoder.decode(data)
         except msgspec.DecodeError:
             parsed = None
         mean = mean_logprob(parsed)
+        small_tokens = usage_tokens(parsed.get("usage") if isinstance(parsed, dict) else None)
     ctx.extra["small_mean_logprob"] = mean
     threshold = ctx.state.policy.confidence.min_mean_logprob
     confident = is_confident(mean, threshold)
     if confident is False:
         escalated = await escalate(ctx, send, call.cand, mean)
         if escalated is not None:
+            # the small answer was discarded, but it was paid for
+            record_usage(ctx, "small", call.cand.version, small_tokens)
             return escalated
         reason, degraded = Reason.FALLBACK_LARGE_TO_SMALL.value, True
     elif confident is None:

@@ -14,6 +14,7 @@ from hybridroute_router.asgi_types import Receive, Send
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.errors import error_body
 from hybridroute_router.http.forward import Candidate
+from hybridroute_router.http.usage import usage_tokens
 from hybridroute_router.upstream.http1 import Response, UpstreamError
 
 _decoder = msgspec.json.Decoder()
@@ -182,17 +183,20 @@ def sse_events(data: bytes) -> list[Any]:
 
 def usage_of(sent: Sent) -> tuple[int, int]:
     """(prompt_tokens, completion_tokens) reported by the upstream, 0 when absent."""
-    usage: Any = None
     if sent.parsed is not None and isinstance(sent.parsed, dict):
-        usage = sent.parsed.get("usage")
-    elif sent.usage_chunk is not None:
-        for event in sse_events(sent.usage_chunk):
-            if isinstance(event, dict) and isinstance(event.get("usage"), dict):
-                usage = event["usage"]
-    if not isinstance(usage, dict):
-        return 0, 0
-    p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return (p if isinstance(p, int) else 0, c if isinstance(c, int) else 0)
+        return usage_tokens(sent.parsed.get("usage"))
+    if sent.usage_chunk is not None:
+        return sse_usage(sse_events(sent.usage_chunk))
+    return 0, 0
+
+
+def sse_usage(events: list[Any]) -> tuple[int, int]:
+    """Token counts from the last streamed event carrying a usage object."""
+    usage: Any = None
+    for event in events:
+        if isinstance(event, dict) and isinstance(event.get("usage"), dict):
+            usage = event["usage"]
+    return usage_tokens(usage)
 
 
 def strip_logprobs(parsed: Any) -> None:
