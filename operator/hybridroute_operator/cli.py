@@ -37,7 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-seconds", type=float, default=5.0)
     p.add_argument("--max-parallel", type=int, default=16, help="routes reconciled at once")
     p.add_argument("--log-format", choices=["json", "text"], default="json")
-    p.add_argument("--verbose", "-v", action="store_true")
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning"],
+        default="info",
+        help="the operator's own log level (debug: one line per reconcile)",
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="kopf's debug logs too")
     return p
 
 
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
-    logging.getLogger("hybridroute.operator").setLevel(logging.INFO)
+    logging.getLogger("hybridroute.operator").setLevel(args.log_level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
     if not args.verbose:  # kopf logs every handled watch event at INFO
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -76,15 +76,12 @@ async def route_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 
 async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
-    key = runtime.reconciler.child_seen(event["type"], event["object"])
-    if key is not None:
-        runtime.queue.request(key)
+    runtime.trigger(runtime.reconciler.child_seen(event["type"], event["object"]))
 
 
 async def endpoints_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
-    for key in runtime.reconciler.routes_using_slice(event["object"]):
-        runtime.queue.request(key)
+    runtime.status_changed(runtime.reconciler.routes_using_slice(event["object"]))
 
 
 for _kind in WATCHED_CHILD_KINDS:

@@ -20,6 +20,7 @@ from hybridroute_operator.api.kinds import HYBRIDROUTE, Kind, kind_of
 
 JSON = dict[str, Any]
 TOKEN_REREAD_SECONDS = 60.0
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 class KubeError(RuntimeError):
@@ -97,11 +98,13 @@ class KubeApi:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+    def _headers(
+        self, content_type: str | None = None, accept: str | None = None
+    ) -> dict[str, str]:
         if self._access.token_file and time.monotonic() - self._token_read > TOKEN_REREAD_SECONDS:
             self._token = Path(self._access.token_file).read_text(encoding="utf-8").strip()
             self._token_read = time.monotonic()
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept or "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         if content_type:
@@ -116,12 +119,13 @@ class KubeApi:
         params: Mapping[str, str] | None = None,
         body: JSON | None = None,
         content_type: str | None = None,
+        accept: str | None = None,
     ) -> JSON | None:
         response = await self._client.request(
             method,
             path,
             params=params,
-            headers=self._headers(content_type),
+            headers=self._headers(content_type, accept),
             content=json.dumps(body).encode() if body is not None else None,
         )
         if response.status_code == 404:
@@ -157,9 +161,14 @@ class KubeApi:
     async def get(self, kind: Kind, namespace: str, name: str) -> JSON | None:
         return await self._call("GET", kind.item(namespace, name))
 
-    async def list(self, kind: Kind, namespace: str, *, label_selector: str = "") -> list[JSON]:
+    async def list(
+        self, kind: Kind, namespace: str, *, label_selector: str = "", metadata_only: bool = False
+    ) -> list[JSON]:
+        """Items of a kind in a namespace; ``metadata_only`` asks the server for
+        PartialObjectMetadata (names, labels, owners: far less to send and parse)."""
         params = {"labelSelector": label_selector} if label_selector else None
-        result = await self._call("GET", kind.collection(namespace), params=params)
+        accept = METADATA_LIST if metadata_only else None
+        result = await self._call("GET", kind.collection(namespace), params=params, accept=accept)
         return list((result or {}).get("items") or [])
 
     async def delete(

@@ -56,6 +56,14 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 API_CHECK_SECONDS = 60.0
 
 
+@dataclass(frozen=True)
+class Trigger:
+    """A route to reconcile; not urgent = status refresh, may wait to coalesce a burst."""
+
+    key: RouteKey
+    urgent: bool
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -149,23 +157,25 @@ class Reconciler:
         self._services.pop(key, None)
         self.metrics.routes.set(len(self.routes))
 
-    def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> RouteKey | None:
-        """A child (or an EndpointSlice of a model Service) changed: the owner's key when
-        it needs a reconcile. Deleted or edited children are forgotten, hence re-applied."""
+    def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> Trigger | None:
+        """A child changed: whether and how soon its owner needs a reconcile. A deleted
+        child, or one whose operator-owned fields were edited, is forgotten (so re-applied)
+        at once; a router Deployment's status change only refreshes status, debounced."""
         meta = body.get("metadata") or {}
         owner = (meta.get("labels") or {}).get(LABEL_ROUTE)
         key = (str(meta.get("namespace")), str(owner))
         if owner is None or key not in self.routes:
             return None
-        trigger = body.get("kind") == DEPLOYMENT.kind  # router readiness may have changed
         child = (str(body.get("apiVersion")), str(body.get("kind")), str(meta.get("name")))
         desired = self.cache.desired(key, child)
         if desired is not None and (event_type == "DELETED" or drifted(desired, dict(body))):
             log.info("child changed by hand, restoring", extra={"route": owner, "child": child[1:]})
             self.cache.forget_child(key, child)
             self.metrics.drift.labels(kind=child[1]).inc()
-            trigger = True
-        return key if trigger else None
+            return Trigger(key, urgent=True)
+        if body.get("kind") == DEPLOYMENT.kind:  # router readiness may have changed
+            return Trigger(key, urgent=False)
+        return None
 
     def routes_using_slice(self, body: Mapping[str, Any]) -> list[RouteKey]:
         """Routes whose model readiness depends on this EndpointSlice's Service."""
@@ -194,8 +204,19 @@ class Reconciler:
             self.metrics.errors.labels(reason=exc.reason or str(exc.status)).inc()
             log.warning("reconcile failed", extra={"route": ref.name, "error": str(exc)})
             ok, result = False, "error"
+        elapsed = time.perf_counter() - started
         self.metrics.reconciles.labels(result=result).inc()
-        self.metrics.duration.observe(time.perf_counter() - started)
+        self.metrics.duration.observe(elapsed)
+        log.debug(
+            "reconciled",
+            extra={
+                "route": ref.name,
+                "namespace": ref.namespace,
+                "result": result,
+                "generation": ref.generation,
+                "seconds": round(elapsed, 4),
+            },
+        )
         if ok:
             self._generations[key] = (ref.uid, ref.generation)
         return ok
@@ -223,15 +244,28 @@ class Reconciler:
         known = self.cache.keys(key)
         try:
             await self._apply(key, children)
-            if known != {key_of(c) for c in children}:  # first pass, resync or a new shape
+            if self._may_have_stale_children(key, body, known, children):
                 await self._prune(ref, key, children, observed.service_monitor_api)
         except KubeError as exc:
             outcome = Outcome("failed", "ApplyFailed", str(exc)[:1000])
+            log.warning("apply failed", extra={"route": ref.name, "error": str(exc)[:1000]})
             self.metrics.errors.labels(reason=exc.reason or str(exc.status)).inc()
             ok = False
         good_policy = policy if outcome.kind == "applied" else None
         await self._write_status(ref, key, body, spec, observed, outcome, problems, good_policy)
         return ok, outcome.kind
+
+    def _may_have_stale_children(
+        self, key: RouteKey, body: Mapping[str, Any], known: set[ChildKey], children: list[Manifest]
+    ) -> bool:
+        """Pruning lists three kinds: only worth it when a child may have dropped out of the
+        rendered set. A route never reconciled before has no stale children (anything
+        applied was rendered from this very spec); else: after a restart or resync
+        (nothing cached), or when the rendered set differs from what was applied. The
+        resync covers the rare rest (killed before the first status write, spec changed)."""
+        if not (body.get("status") or {}).get("observedGeneration") and not known:
+            return False
+        return known != {key_of(c) for c in children}
 
     async def observe(self, ref: RouteRef, spec: HybridRouteSpec) -> Observed:
         targets = [LARGE, *(small_target(v.name) for v in spec.small.versions)]
@@ -299,7 +333,10 @@ class Reconciler:
         for kind in PRUNABLE_KINDS:
             if kind is SERVICE_MONITOR and not monitoring:
                 continue
-            for item in await self.kube.list(kind, ref.namespace, label_selector=selector):
+            found = await self.kube.list(
+                kind, ref.namespace, label_selector=selector, metadata_only=True
+            )
+            for item in found:
                 meta = item["metadata"]
                 owners = {o.get("uid") for o in meta.get("ownerReferences") or []}
                 if ref.uid in owners and (kind.api_version, kind.kind, meta["name"]) not in wanted:

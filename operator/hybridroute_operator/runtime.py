@@ -16,7 +16,7 @@ from prometheus_client import start_http_server
 from hybridroute_operator.kube import ClusterAccess, KubeApi, load_access
 from hybridroute_operator.metrics import OperatorMetrics
 from hybridroute_operator.queue import Coalescer
-from hybridroute_operator.reconcile import Reconciler, RouteKey
+from hybridroute_operator.reconcile import Reconciler, RouteKey, Trigger
 
 log = logging.getLogger("hybridroute.operator")
 
@@ -30,6 +30,7 @@ class Options:
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from the Pod IP
     metrics_port: int | None = 8080
     shutdown_grace_seconds: float = 10.0
+    status_debounce_seconds: float = 0.5
 
 
 class Runtime:
@@ -74,6 +75,18 @@ class Runtime:
             server.server_close()
             thread.join(timeout=5)
         log.info("operator stopped")
+
+    def trigger(self, trigger: Trigger | None) -> None:
+        if trigger is None:
+            return
+        if trigger.urgent:
+            self.queue.request(trigger.key)
+        else:
+            self.queue.request_later(trigger.key, self.options.status_debounce_seconds)
+
+    def status_changed(self, keys: list[RouteKey]) -> None:
+        for key in keys:
+            self.queue.request_later(key, self.options.status_debounce_seconds)
 
     def health(self) -> dict[str, Any]:
         return {"routes": len(self.reconciler.routes), "reconciling": self.queue.busy}
