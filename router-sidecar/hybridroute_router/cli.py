@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         access_log=args.access_log,
         log_level=args.log_level,
         server_header=False,
+        proxy_headers=False,  # the router reads no client address; saves a middleware hop
         date_header=False,
     )
 
