@@ -134,3 +134,22 @@ def test_no_shadow_traffic_at_zero_percent(tmp_path: Path, large: Any, small: An
         for _ in range(5):
             r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
     assert large[0].requests == []
+
+
+def test_a_reload_that_restarts_the_shadow_workers_frees_their_connections(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    gate = threading.Event()
+    large[0].on_request = lambda _req: gate.wait(10)
+    try:
+        with running_router(shadow_doc(large, small, tmp_path), tmp_path) as r:
+            r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
+            wait_for(lambda: len(large[0].requests) == 1)  # a shadow call is held upstream
+            pool = r.rt.state.large.pool
+            assert pool.in_use == 1
+            r.write_policy(shadow_doc(large, small, tmp_path, maxConcurrency=2))
+            wait_for(lambda: r.rt.state.policy.shadow.max_concurrency == 2)
+            wait_for(lambda: pool.in_use == 0)  # the cancelled job gave its slot back
+            assert r.rt.state.large.pool is pool
+    finally:
+        gate.set()

@@ -159,6 +159,9 @@ class Response:
             timer = loop.call_later(self._read_timeout, self._expire, "no body bytes")
             try:
                 await self._waiter
+            except asyncio.CancelledError:
+                self.close()  # the reader is gone: free the connection slot
+                raise
             finally:
                 timer.cancel()
                 self._waiter = None
