@@ -137,3 +137,17 @@ def test_mean_logprob_reads_chat_and_completion_shapes() -> None:
     assert is_confident(-0.3, -0.4) is True
     assert is_confident(-0.5, -0.4) is False
     assert is_confident(None, -0.4) is None
+
+
+@given(
+    weights=st.lists(st.integers(0, 100), min_size=2, max_size=5),
+    bucket=st.integers(0, 9_999),
+)
+def test_a_zero_weight_version_gets_traffic_only_when_every_weight_is_zero(
+    weights: list[int], bucket: int
+) -> None:
+    versions = _versions(*[(f"v{i}", w, True) for i, w in enumerate(weights)])
+    chosen = choose_version(versions, bucket)
+    assert chosen is not None
+    if any(weights):
+        assert chosen.weight > 0
