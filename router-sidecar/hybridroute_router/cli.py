@@ -23,6 +23,7 @@ from hybridroute_router.policy_source.kube import (
 from hybridroute_router.policy_source.reloader import Reloader
 from hybridroute_router.runtime import Options, Runtime
 from hybridroute_router.state import build_state
+from hybridroute_router.telemetry.logs import JsonFormatter
 from hybridroute_router.telemetry.tracing import Tracing, build_provider
 
 log = logging.getLogger("hybridroute.router")
@@ -136,11 +137,9 @@ def build_app(args: argparse.Namespace) -> RouterApp:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}',
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     app = build_app(args)
     import uvicorn
 
@@ -156,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         server_header=False,
         proxy_headers=False,  # the router reads no client address; saves a middleware hop
         date_header=False,
+        log_config=None,  # uvicorn's own logs go through the JSON handler above
     )
 
 
