@@ -201,3 +201,24 @@ def test_real_prometheus_scrapes_the_router_metrics(
     assert result[0]["metric"] == {"model": "small", "version": "v1"}
     assert float(result[0]["value"][1]) == 3.0
     assert float(threshold[0]["value"][1]) == 0.5
+
+
+def test_an_unwritable_log_path_never_stops_the_router(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    missing = str(tmp_path / "no-such-dir" / "feedback.jsonl")
+    doc = policy_doc(large[1], {"v1": small[1]}, logging={"feedbackLog": missing})
+    with running_router(doc, tmp_path) as r:
+        answer = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
+        fb = httpx.post(f"{r.url}/v1/feedback", json={"request_id": "x-1", "score": 1})
+        # and a reload to another unwritable path is applied, not fatal
+        doc["logging"]["feedbackLog"] = str(tmp_path / "still-missing" / "fb.jsonl")
+        r.write_policy(doc)
+        wait_for(lambda: "still-missing" in str(r.rt.state.policy.logging.feedback_log))
+        again = httpx.post(
+            f"{r.url}/v1/chat/completions", json={"model": "hybrid", "messages": SIMPLE}
+        )
+    assert answer.choices[0].message.content == "small answer here"
+    assert fb.status_code == 202
+    assert fb.json()["logged"] is False  # says so rather than pretending
+    assert again.status_code == 200

@@ -134,5 +134,5 @@ async def serve_feedback(rt: Runtime, receive: Receive, send: Send) -> None:
     )
     rt.feedback_log.write(record)
     rt.metrics.child(rt.metrics.feedback, policy.route).inc()
-    logged = rt.feedback_log.path is not None or policy.logging.feedback_log is not None
+    logged = rt.feedback_log.writable
     await respond(send, 202, _encode({"status": "accepted", "logged": logged}))

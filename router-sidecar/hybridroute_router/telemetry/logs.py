@@ -15,6 +15,7 @@ from typing import IO, Any
 import msgspec
 
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger("hybridroute.router.logs")
 FLUSH_BYTES = 65536
 
 
@@ -23,13 +24,22 @@ class JsonlSink:
         """``path`` None or '-' writes to stdout."""
         self.path = path
         self._owned = path not in (None, "-")
-        self._fh: IO[bytes] = (
-            open(path, "ab") if self._owned and path is not None else sys.stdout.buffer  # noqa: SIM115
-        )
+        self._fh: IO[bytes] | None = sys.stdout.buffer
+        if self._owned and path is not None:
+            try:
+                self._fh = open(path, "ab")  # noqa: SIM115 - closed in aclose()
+            except OSError as exc:  # never fail the router over a log file
+                log.error("cannot open log %s (%s); its records are dropped", path, exc.strerror)
+                self._fh = None
         self._buf: list[bytes] = []
         self._size = 0
         self.flush_seconds = flush_seconds
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def writable(self) -> bool:
+        """Records go somewhere (False: switched off, or the file could not be opened)."""
+        return self._fh is not None
 
     def write(self, record: dict[str, Any]) -> None:
         line = _encoder.encode(record) + b"\n"
@@ -43,6 +53,8 @@ class JsonlSink:
             data = b"".join(self._buf)
             self._buf.clear()
             self._size = 0
+            if self._fh is None:
+                return
             try:
                 self._fh.write(data)
                 self._fh.flush()
@@ -65,7 +77,7 @@ class JsonlSink:
                 await self._task
             self._task = None
         self.flush()
-        if self._owned:
+        if self._owned and self._fh is not None:
             self._fh.close()
 
 
@@ -74,6 +86,7 @@ class NullSink(JsonlSink):
 
     def __init__(self) -> None:
         self.path = None
+        self._fh = None
         self._buf = []
         self._size = 0
         self._task = None
