@@ -12,6 +12,7 @@ from hybridroute_policy import Policy
 from hybridroute_quality.datasets import Row
 from hybridroute_quality.train import TrainOptions, train
 from hybridroute_router.scorers.base import Scorer
+from hybridroute_router.scorers.embedding import embedding_available
 from hybridroute_router.scorers.learned import (
     ArtifactError,
     load_artifact,
@@ -159,3 +160,18 @@ def test_default_and_hashed_fallback_work_without_onnxruntime() -> None:
     )
     assert name == "hashed-ngrams-512"
     assert unavailable.startswith("unavailable: embeddings need onnxruntime")
+
+
+@pytest.mark.skipif(not embedding_available(), reason="MiniLM packages not installed")
+def test_embedding_artifact_gives_the_router_the_training_time_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYBRIDROUTE_CACHE", str(tmp_path / "cache"))
+    rows = _rows()[:24]
+    art, train_scores = train(rows, TrainOptions(featurizer="embedding", show_progress=False))
+    assert list((tmp_path / "cache").glob("embeddings-*.npz"))  # embeddings cached on disk
+    save_artifact(art, tmp_path / "emb")
+    scorer = load_scorer(tmp_path / "emb")
+    assert scorer.artifact.featurizer == "embedding"
+    router_scores = np.array([scorer.score(r.prompt) for r in rows])
+    np.testing.assert_allclose(router_scores, train_scores, atol=1e-6)
