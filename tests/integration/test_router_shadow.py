@@ -153,3 +153,14 @@ def test_a_reload_that_restarts_the_shadow_workers_frees_their_connections(
             assert r.rt.state.large.pool is pool
     finally:
         gate.set()
+
+
+def test_streamed_answers_are_shadowed_too(tmp_path: Path, large: Any, small: Any) -> None:
+    with running_router(shadow_doc(large, small, tmp_path), tmp_path) as r:
+        stream = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream)
+        wait_for(lambda: metric(r.url, "agree") == 1.0)
+        (record,) = wait_for(lambda: records(tmp_path))
+    assert text == "Paris is the capital of France."
+    assert record["small_answer"] == text
+    assert large[0].requests[0]["stream"] is False  # the shadow call itself is not streamed

@@ -17,7 +17,7 @@ from hybridroute_router.asgi_types import Receive, Scope, Send
 from hybridroute_router.decision.features import extract
 from hybridroute_router.decision.reasons import Reason
 from hybridroute_router.http.accounting import account
-from hybridroute_router.http.completions import cascade, forward
+from hybridroute_router.http.completions import cascade, forward, shadow_sampled
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.endpoints import (
     readiness,
@@ -181,6 +181,8 @@ class RouterApp:
 
     async def _serve(self, ctx: RequestContext, send: Send) -> None:
         d = ctx.decision
+        if ctx.stream:  # decided up front: a shadowed stream keeps its chunks
+            ctx.extra["shadow"] = shadow_sampled(ctx)
         try:
             if d.cascade and d.target == "small":
                 sent = await cascade(ctx, send)

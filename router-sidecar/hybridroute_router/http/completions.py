@@ -32,6 +32,7 @@ from hybridroute_router.http.respond import (
     send_stream,
     sse_events,
     sse_usage,
+    streamed_text,
     strip_logprobs,
     strip_sse_logprobs,
 )
@@ -195,25 +196,40 @@ async def escalate(
     return await send_buffered(ctx, send, call.resp, call.cand, reason, False)
 
 
-def maybe_shadow(ctx: RequestContext, sent: Sent) -> None:
-    """Queue a shadow comparison for a share of successful non-streaming answers."""
-    state = ctx.state
-    shadow = state.policy.shadow
-    if shadow.percent <= 0 or ctx.stream or sent.status != 200 or sent.body is None:
-        return
-    if ctx.extra.get("escalated"):  # both models already answered this one
-        return
-    if random.random() * 100.0 >= shadow.percent:  # noqa: S311 - sampling, not security
-        return
-    version = ctx.decision.version
-    if version is None:
-        return
-    other = state.large if sent.role == "small" else state.small[version.name]
+def shadow_sampled(ctx: RequestContext) -> bool:
+    percent = ctx.state.policy.shadow.percent
+    return percent > 0 and random.random() * 100.0 < percent  # noqa: S311 - sampling only
+
+
+def _primary_answer(ctx: RequestContext, sent: Sent) -> str | None:
+    """The text the client got, or None when this answer is not shadowed."""
+    if ctx.stream:  # sampled before the stream started, so the chunks were kept
+        if not ctx.extra.get("shadow"):
+            return None
+        data = sent.body if sent.body is not None else b"".join(sent.chunks or ())
+        return streamed_text(data)
+    if sent.body is None or not shadow_sampled(ctx):
+        return None
     if sent.parsed is None:
         try:
             sent.parsed = _decoder.decode(sent.body)
         except msgspec.DecodeError:
-            return
+            return None
+    return answer_text(sent.parsed)
+
+
+def maybe_shadow(ctx: RequestContext, sent: Sent) -> None:
+    """Queue a shadow comparison for a share of successful answers (streamed or not)."""
+    state = ctx.state
+    version = ctx.decision.version
+    if state.policy.shadow.percent <= 0 or sent.status != 200 or version is None:
+        return
+    if ctx.extra.get("escalated"):  # both models already answered this one
+        return
+    answer = _primary_answer(ctx, sent)
+    if answer is None:
+        return
+    other = state.large if sent.role == "small" else state.small[version.name]
     ctx.rt.shadow.submit(
         ShadowJob(
             state=state,
@@ -222,7 +238,7 @@ def maybe_shadow(ctx: RequestContext, sent: Sent) -> None:
             primary=sent.role,
             version=version.name,
             other=other,
-            primary_answer=answer_text(sent.parsed),
+            primary_answer=answer,
             request_id=ctx.request_id,
             prompt=ctx.features.prompt,
             prompt_sha256=ctx.extra["prompt_sha256"],

@@ -49,6 +49,8 @@ class Sent:
     """Non-streaming body (for usage and the shadow comparison)."""
     usage_chunk: bytes | None = None
     """Streaming: the last chunk that carried a usage object."""
+    chunks: list[bytes] | None = None
+    """Streaming: every chunk, kept only for a request sampled for shadowing."""
     parsed: Any = None
 
 
@@ -123,6 +125,7 @@ async def send_stream(
     headers = passthrough_headers(resp) + routing_headers(ctx, cand, reason, degraded)
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     sent = Sent(resp.status, cand.role, cand.version, reason, degraded)
+    kept = sent.chunks = [] if ctx.extra.get("shadow") else None
     watcher = (
         asyncio.get_running_loop().create_task(_close_on_disconnect(ctx.receive, resp))
         if ctx.receive is not None
@@ -132,6 +135,8 @@ async def send_stream(
         while (chunk := await resp.next_chunk()) is not None:
             if b'"usage"' in chunk:
                 sent.usage_chunk = chunk
+            if kept is not None:
+                kept.append(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except UpstreamError as exc:
         resp.close()
@@ -188,6 +193,23 @@ def usage_of(sent: Sent) -> tuple[int, int]:
     if sent.usage_chunk is not None:
         return sse_usage(sse_events(sent.usage_chunk))
     return 0, 0
+
+
+def streamed_text(data: bytes) -> str:
+    """The first choice's text of an SSE stream: chat deltas or completion texts."""
+    parts: list[str] = []
+    for event in sse_events(data):
+        choices = event.get("choices") if isinstance(event, dict) else None
+        if not isinstance(choices, list):
+            continue
+        for choice in choices:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+            if isinstance(text, str):
+                parts.append(text)
+    return "".join(parts)
 
 
 def sse_usage(events: list[Any]) -> tuple[int, int]:
