@@ -124,11 +124,12 @@ def test_legacy_completions_cascade_with_integer_logprobs(
     assert completion.choices[0].text == "large answer"
 
 
-def test_escalation_with_large_down_serves_the_small_answer_degraded(
-    tmp_path: Path, large: Any, small: Any
+@pytest.mark.parametrize("large_status", [500, 400])
+def test_escalation_with_large_failing_serves_the_small_answer_degraded(
+    tmp_path: Path, large: Any, small: Any, large_status: int
 ) -> None:
     small[0].logprob = -2.0
-    large[0].status = 500
+    large[0].status = large_status
     with running_router(cascade_doc(large, small, tmp_path), tmp_path) as r:
         raw = r.openai().chat.completions.with_raw_response.create(model="hybrid", messages=SIMPLE)
     assert raw.parse().choices[0].message.content == "small answer"

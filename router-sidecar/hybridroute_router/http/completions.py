@@ -3,6 +3,7 @@ then account (metrics, decision log, feedback, shadow) after the client has its 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from typing import Any
@@ -189,9 +190,13 @@ async def escalate(
         call = await call_with_fallback(ctx, [large], _encoder(ctx.body))
     except HttpError:
         return None
+    if call.resp.status != 200:  # e.g. large refuses a parameter: keep the small answer
+        with contextlib.suppress(UpstreamError):
+            await call.resp.read()
+        return None
     reason = Reason.LOW_CONFIDENCE_ESCALATION.value
     ctx.response_started = time.perf_counter()
-    if ctx.stream and call.resp.status == 200:
+    if ctx.stream:
         return await send_stream(ctx, send, call.resp, call.cand, reason, False)
     return await send_buffered(ctx, send, call.resp, call.cand, reason, False)
 
