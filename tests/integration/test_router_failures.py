@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from router_harness import FakeUpstream, policy_doc, running_router, serving
+from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -209,3 +209,18 @@ def test_stream_falls_back_before_the_first_byte(tmp_path: Path, large: Any, sma
         stream = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE, stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in stream)
     assert text == "large answer"
+
+
+def test_a_recovered_upstream_closes_its_circuit_after_a_probe(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    small[0].status = 500
+    gauge = 'hybridroute_upstream_circuit_open{model="small",route="test",version="v1"}'
+    d = doc(large[1], small[1], circuitBreaker={"failureThreshold": 1, "openSeconds": 0.3})
+    with running_router(d, tmp_path) as r:
+        assert ask(r).headers["x-hybridroute-reason"] == "fallback_small_to_large"
+        assert f"{gauge} 1.0" in httpx.get(f"{r.url}/metrics").text
+        small[0].status = 200
+        # once the open period is over, a request probes the small model again
+        wait_for(lambda: ask(r).headers["x-hybridroute-reason"] == "complexity_below_threshold")
+        assert f"{gauge} 0.0" in httpx.get(f"{r.url}/metrics").text

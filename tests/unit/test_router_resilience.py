@@ -35,7 +35,8 @@ def test_breaker_opens_after_threshold_and_half_opens_for_one_probe() -> None:
     b.failure(13.0)  # probe failed: open again
     assert b.state(13.0) == "open"
     assert b.allow(23.5)
-    b.success()
+    assert b.success() is True  # closed an open circuit
+    assert b.success() is False
     assert b.state(23.6) == "closed"
     assert b.allow(23.6)
 

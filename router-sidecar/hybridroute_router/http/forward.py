@@ -77,7 +77,8 @@ async def call_with_fallback(
             outcome, resp = await _attempt(ctx, cand, encode(cand))
             now = time.monotonic()
             if resp is not None and outcome == "ok":
-                breaker.success()
+                if breaker.success():  # the probe worked: the circuit is closed again
+                    m.child(m.circuit_open, route, cand.role, cand.version).set(0)
                 if index > 0:
                     m.child(m.fallbacks, route, cands[0].role, cand.role).inc()
                 return Call(resp, cand, index > 0)

@@ -41,10 +41,13 @@ class CircuitBreaker:
         state = self.state(now)
         return state == "open" or (state == "half-open" and self._probing)
 
-    def success(self) -> None:
+    def success(self) -> bool:
+        """Record a success; True when this closed a circuit that was open."""
+        was_open = self._open_until is not None
         self._failures = 0
         self._open_until = None
         self._probing = False
+        return was_open
 
     def failure(self, now: float) -> None:
         self._probing = False
