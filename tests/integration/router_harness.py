@@ -389,3 +389,14 @@ def running_router(
             yield handle
         finally:
             handle.close_clients()
+
+
+def metrics_with(url: str, needle: str, timeout: float = 10.0) -> str:
+    """The router's /metrics text, once it contains ``needle`` (polled to a deadline)."""
+    import httpx
+
+    def scrape() -> str | None:
+        text = httpx.get(f"{url}/metrics").text
+        return text if needle in text else None
+
+    return str(wait_for(scrape, timeout=timeout))

@@ -8,9 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    metrics_with,
+    policy_doc,
+    running_router,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +63,7 @@ def test_escalates_when_small_model_confidence_is_low(
             'hybridroute_tokens_total{kind="completion",model="large",route="test",'
             'version="large"} 2.0'
         )
-        metrics = wait_for(
-            lambda: (t := httpx.get(f"{r.url}/metrics").text) and (t if large_tokens in t else None)
-        )
+        metrics = metrics_with(r.url, large_tokens)
         records = wait_for(lambda: feedback(tmp_path))
     assert raw.parse().choices[0].message.content == "large answer"
     assert raw.headers["x-hybridroute-reason"] == "low_confidence_escalation"
