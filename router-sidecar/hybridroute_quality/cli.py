@@ -27,6 +27,7 @@ from hybridroute_quality.datasets import DataError, Dataset, RowError
 from hybridroute_quality.evaluate import CostModel, evaluate, report
 from hybridroute_quality.linear import DEFAULT_EPOCHS, DEFAULT_L2, FitOptions
 from hybridroute_quality.metrics import Prices
+from hybridroute_quality.mlp import DEFAULT_HIDDEN
 from hybridroute_quality.scoring import DEFAULT_SCORERS, resolve
 from hybridroute_quality.train import TrainOptions
 
@@ -188,12 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data.extend(fb.data)
         sources.append(args.feedback_log)
     _report_errors(data.errors)
-    options = TrainOptions(
-        featurizer=args.featurizer,
-        length_weight=args.length_weight,
-        fit=FitOptions(l2=args.l2, epochs=args.epochs),
-        show_progress=not args.no_progress,
-    )
+    options = _train_options(args, show_progress=not args.no_progress)
     try:
         art, _ = train(data.rows, options, name=Path(args.out).stem, sources=sources)
     except ValueError as exc:
@@ -219,12 +215,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         folds = folds_by_group([r.group for r in data.rows], args.folds, args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    options = TrainOptions(
-        featurizer=args.featurizer,
-        length_weight=args.length_weight,
-        fit=FitOptions(l2=args.l2, epochs=args.epochs),
-        show_progress=False,
-    )
+    options = _train_options(args, show_progress=False)
     baselines = args.scorer or ["random", "token-length", "heuristic"]
     results = [
         run_fold(data.rows, groups, options, baselines)
@@ -261,10 +252,42 @@ def _common(p: argparse.ArgumentParser, *, data_required: bool = True) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _train_options(args: argparse.Namespace, *, show_progress: bool) -> TrainOptions:
+    base = TrainOptions()
+    if args.hidden > 0:
+        return TrainOptions(
+            featurizer=args.featurizer,
+            hidden=args.hidden,
+            mlp_l2=base.mlp_l2 if args.l2 is None else args.l2,
+            mlp_epochs=base.mlp_epochs if args.epochs is None else args.epochs,
+            length_weight=args.length_weight,
+            show_progress=show_progress,
+        )
+    fit = FitOptions(
+        l2=DEFAULT_L2 if args.l2 is None else args.l2,
+        epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
+    )
+    return TrainOptions(
+        featurizer=args.featurizer,
+        hidden=0,
+        fit=fit,
+        length_weight=args.length_weight,
+        show_progress=show_progress,
+    )
+
+
 def _training(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--featurizer", choices=["hashed", "embedding", "features"], default="hashed")
-    p.add_argument("--l2", type=float, default=DEFAULT_L2)
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    p.add_argument(
+        "--featurizer",
+        choices=["features", "hashed", "embedding"],
+        default="features",
+        help="text features only; plus hashed n-grams; plus MiniLM embeddings",
+    )
+    p.add_argument(
+        "--hidden", type=int, default=DEFAULT_HIDDEN, help="MLP units; 0: logistic heads"
+    )
+    p.add_argument("--l2", type=float, help="L2 penalty (default 0.001 MLP, 0.01 logistic)")
+    p.add_argument("--epochs", type=int, help="epochs (default 300 MLP, 100 logistic)")
     p.add_argument(
         "--length-weight", type=float, default=0.5, help="share of the prompt-length prior"
     )

@@ -24,6 +24,7 @@ from hybridroute_router.scorers.learned import Featurizer, ScorerArtifact
 from hybridroute_quality.datasets import Row
 from hybridroute_quality.embed_cache import cached_embeddings
 from hybridroute_quality.linear import F64, FitOptions, SparseRows, fit_logistic
+from hybridroute_quality.mlp import DEFAULT_HIDDEN, MlpOptions, fit_mlp
 from hybridroute_quality.progress import progress
 
 CDF_KNOTS = 201
@@ -31,7 +32,14 @@ CDF_KNOTS = 201
 
 @dataclass(frozen=True, slots=True)
 class TrainOptions:
-    featurizer: Featurizer = "hashed"
+    """Defaults: the shipped default's recipe (text features, 16-unit MLP, length prior)."""
+
+    featurizer: Featurizer = "features"
+    hidden: int = DEFAULT_HIDDEN
+    """Units of the tanh layer; 0 for two logistic heads."""
+    mlp_l2: float = 1e-3
+    mlp_epochs: int = 300
+    seed: int = 0
     hash_dim: int = DEFAULT_DIM
     max_n: int = 2
     length_weight: float = 0.5
@@ -77,18 +85,29 @@ def featurize(
     return Matrices(feats, chars, embeddings, hashed)
 
 
-def _dense(m: Matrices, mean: F64, scale: F64) -> F64:
-    standard = (m.features - mean) / scale
+def _dense(
+    m: Matrices, mean: npt.NDArray[np.floating[Any]], scale: npt.NDArray[np.floating[Any]]
+) -> F64:
+    standard = np.asarray((m.features - mean) / scale, dtype=np.float64)
     if m.embeddings is not None:
         return np.hstack([m.embeddings, standard])
     return standard
 
 
+def _f64(art: ScorerArtifact) -> ScorerArtifact:
+    """The artifact's float32 weights as float64 (what the router computes with)."""
+    cast = {
+        f.name: getattr(art, f.name).astype(np.float32).astype(np.float64)
+        for f in dataclasses.fields(art)
+        if isinstance(getattr(art, f.name), np.ndarray)
+    }
+    return dataclasses.replace(art, **cast)
+
+
 def raw_scores(art: ScorerArtifact, m: Matrices) -> F64:
     """Raw scores of many rows at once, from the artifact's (float32) weights."""
-    mean = art.feature_mean.astype(np.float64)
-    scale = art.feature_scale.astype(np.float64)
-    z = _dense(m, mean, scale) @ art.dense_weights.T.astype(np.float64) + art.bias
+    art = _f64(art)
+    z = art.logits(_dense(m, art.feature_mean, art.feature_scale))
     if m.hashed is not None and art.hash_dim:
         for head in range(2):
             z[:, head] += m.hashed.matvec(art.hashed_weights[head].astype(np.float64))
@@ -106,18 +125,37 @@ def fit_artifact(
     mean = m.features.mean(axis=0)
     scale = m.features.std(axis=0) + 1e-6
     dense = _dense(m, mean, scale)
-    heads = [
-        fit_logistic(dense, m.hashed, np.asarray([getattr(r, which) for r in rows]), options.fit)
-        for which in ("small", "large")
-    ]
+    targets = np.asarray([[r.small, r.large] for r in rows], dtype=np.float64)
     f32 = np.float32
+    if options.hidden > 0:
+        mlp = fit_mlp(
+            dense,
+            m.hashed,
+            targets,
+            MlpOptions(
+                hidden=options.hidden,
+                l2=options.mlp_l2,
+                epochs=options.mlp_epochs,
+                seed=options.seed,
+            ),
+        )
+        hidden_w, hidden_b = mlp.w1, mlp.b1
+        out_w, out_b, hashed_w = mlp.w2.T, mlp.b2, mlp.hashed
+    else:
+        heads = [fit_logistic(dense, m.hashed, targets[:, i], options.fit) for i in range(2)]
+        hidden_w, hidden_b = np.zeros((dense.shape[1], 0)), np.zeros(0)
+        out_w = np.stack([h.dense for h in heads])
+        out_b = np.asarray([h.bias for h in heads])
+        hashed_w = np.stack([h.hashed for h in heads])
     art = ScorerArtifact(
         featurizer=options.featurizer,
         feature_mean=mean.astype(f32),
         feature_scale=scale.astype(f32),
-        dense_weights=np.stack([h.dense for h in heads]).astype(f32),
-        bias=np.asarray([h.bias for h in heads], dtype=f32),
-        hashed_weights=np.stack([h.hashed for h in heads]).astype(f32),
+        dense_weights=out_w.astype(f32),
+        bias=out_b.astype(f32),
+        hidden_weights=hidden_w.astype(f32),
+        hidden_bias=hidden_b.astype(f32),
+        hashed_weights=hashed_w.astype(f32),
         raw_knots=np.zeros(2, dtype=f32),
         cdf_knots=np.zeros(2, dtype=f32),
         length_knots=np.zeros(2, dtype=f32),
@@ -180,8 +218,9 @@ def train(
             "sources": list(sources),
             "createdUtc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "heads": ["small_ok", "large_ok"],
-            "l2": options.fit.l2,
-            "epochs": options.fit.epochs,
+            "model": f"mlp-{options.hidden}" if options.hidden else "logistic",
+            "l2": options.mlp_l2 if options.hidden else options.fit.l2,
+            "epochs": options.mlp_epochs if options.hidden else options.fit.epochs,
             "lengthWeight": options.length_weight,
         },
     }

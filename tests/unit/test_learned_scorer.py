@@ -15,6 +15,7 @@ from hybridroute_router.scorers.base import Scorer
 from hybridroute_router.scorers.embedding import embedding_available
 from hybridroute_router.scorers.learned import (
     ArtifactError,
+    Featurizer,
     load_artifact,
     load_default,
     load_scorer,
@@ -55,11 +56,19 @@ def _policy(**complexity: object) -> Policy:
     )
 
 
-def test_saved_artifact_gives_the_router_the_training_time_scores(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("featurizer", "hidden"), [("features", 16), ("hashed", 0), ("hashed", 8), ("features", 0)]
+)
+def test_saved_artifact_gives_the_router_the_training_time_scores(
+    tmp_path: Path, featurizer: Featurizer, hidden: int
+) -> None:
     rows = _rows()
-    art, train_scores = train(rows, TrainOptions(show_progress=False))
+    options = TrainOptions(featurizer=featurizer, hidden=hidden, show_progress=False)
+    art, train_scores = train(rows, options)
     save_artifact(art, tmp_path / "scorer")
     scorer = load_scorer(tmp_path / "scorer.json")
+    assert scorer.artifact.featurizer == featurizer
+    assert scorer.artifact.hidden_weights.shape[1] == hidden
     router_scores = np.array([scorer.score(r.prompt) for r in rows])
     np.testing.assert_allclose(router_scores, train_scores, atol=1e-6)
     assert isinstance(scorer, Scorer)
@@ -97,8 +106,8 @@ def test_shipped_default_is_small_and_scores_in_unit_interval() -> None:
     scorer = load_default()
     folder = Path(sys.modules["hybridroute_router.scorers.learned"].__file__ or "").parent
     size = sum(p.stat().st_size for p in folder.glob("default-scorer.*"))
-    assert size < 400_000
-    assert scorer.artifact.featurizer == "hashed"
+    assert size < 50_000
+    assert scorer.artifact.featurizer == "features"
     long_math = (
         "Let f(x) = x^3 - 6x^2 + 11x - 6. Find all real roots and prove no others exist. " * 3
     )

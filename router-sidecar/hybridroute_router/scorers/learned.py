@@ -53,8 +53,10 @@ class ScorerArtifact:
     featurizer: Featurizer
     feature_mean: F32
     feature_scale: F32
-    dense_weights: F32  # (2, n_dense): heads small_ok, large_ok
+    dense_weights: F32  # (2, hidden or n_dense): output heads small_ok, large_ok
     bias: F32  # (2,)
+    hidden_weights: F32  # (n_dense, hidden): tanh layer; (n_dense, 0) for a linear model
+    hidden_bias: F32  # (hidden,)
     hashed_weights: F32  # (2, hash_dim); (2, 0) for the embedding featurizer
     raw_knots: F32  # increasing raw scores at evenly spaced quantiles (training prompts)
     cdf_knots: F32  # increasing blended scores at evenly spaced quantiles
@@ -66,7 +68,14 @@ class ScorerArtifact:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def n_dense(self) -> int:
-        return int(self.dense_weights.shape[1])
+        return int(self.hidden_weights.shape[0])
+
+    def logits(self, dense: F32) -> F32:
+        """Output logits of one row (1-D) or many (2-D) of dense features."""
+        if self.hidden_weights.shape[1]:
+            dense = np.tanh(dense @ self.hidden_weights + self.hidden_bias)
+        out: F32 = dense @ self.dense_weights.T + self.bias
+        return out
 
 
 def _dense_row(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None) -> F32:
@@ -81,7 +90,7 @@ def _dense_row(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None
 
 def raw_score(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None = None) -> float:
     """Estimated quality gained by the large model over the small one, in [-1, 1]."""
-    z = art.dense_weights @ _dense_row(art, prompt, embedder) + art.bias
+    z = art.logits(_dense_row(art, prompt, embedder))
     if art.hash_dim:
         sparse = hashed_ngrams(prompt, art.hash_dim, art.max_n)
         z = z + art.hashed_weights[:, sparse.indices] @ sparse.values.astype(np.float64)
@@ -151,6 +160,8 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
         "feature_scale": art.feature_scale,
         "dense_weights": art.dense_weights,
         "bias": art.bias,
+        "hidden_weights": art.hidden_weights,
+        "hidden_bias": art.hidden_bias,
         "hashed_weights": art.hashed_weights,
         "raw_knots": art.raw_knots,
         "cdf_knots": art.cdf_knots,
@@ -187,12 +198,18 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
     featurizer = meta.get("featurizer")
     if featurizer not in ("hashed", "embedding", "features"):
         raise ArtifactError(f"{source}: unknown featurizer {featurizer!r}")
+    expected_dense = len(FEATURE_NAMES) + (384 if featurizer == "embedding" else 0)
+    missing = [k for k in _ARRAYS if k not in arrays]
+    if missing:
+        raise ArtifactError(f"{source}: weights file lacks {', '.join(missing)}")
     art = ScorerArtifact(
         featurizer=featurizer,
         feature_mean=arrays["feature_mean"],
         feature_scale=arrays["feature_scale"],
         dense_weights=arrays["dense_weights"],
         bias=arrays["bias"],
+        hidden_weights=arrays["hidden_weights"],
+        hidden_bias=arrays["hidden_bias"],
         hashed_weights=arrays["hashed_weights"],
         raw_knots=arrays["raw_knots"],
         cdf_knots=arrays["cdf_knots"],
@@ -203,16 +220,34 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
         embedding_model=meta.get("embeddingModel"),
         metadata={k: v for k, v in meta.items() if k in ("training", "evaluation", "name")},
     )
-    expected_dense = len(FEATURE_NAMES) + (384 if featurizer == "embedding" else 0)
-    if art.dense_weights.shape != (2, expected_dense) or art.hashed_weights.shape != (
-        2,
-        art.hash_dim,
-    ):
+    hidden = art.hidden_weights.shape[1] if art.hidden_weights.ndim == 2 else -1
+    shapes_ok = (
+        art.hidden_weights.shape == (expected_dense, hidden)
+        and art.hidden_bias.shape == (hidden,)
+        and art.dense_weights.shape == (2, hidden or expected_dense)
+        and art.bias.shape == (2,)
+        and art.hashed_weights.shape == (2, art.hash_dim)
+    )
+    if not shapes_ok:
         raise ArtifactError(f"{source}: weight shapes do not match the metadata")
     knots = (art.raw_knots, art.cdf_knots, art.length_knots)
     if any(k.size < 2 or np.any(np.diff(k) < 0) for k in knots):
         raise ArtifactError(f"{source}: score calibration knots are not increasing")
     return art
+
+
+_ARRAYS = (
+    "feature_mean",
+    "feature_scale",
+    "dense_weights",
+    "bias",
+    "hidden_weights",
+    "hidden_bias",
+    "hashed_weights",
+    "raw_knots",
+    "cdf_knots",
+    "length_knots",
+)
 
 
 def _read_arrays(data: bytes) -> dict[str, F32]:
