@@ -282,3 +282,24 @@ def test_cv_needs_as_many_groups_as_folds(
 
 def test_console_script_is_installed() -> None:
     assert EXE.is_file() or shutil.which("hybridroute")
+
+
+def test_eval_takes_prices_and_energy_from_a_policy_file(tmp_path: Path) -> None:
+    policy = ROOT / "examples" / "01-router-policy" / "policy.yaml"
+    rows = [
+        {"prompt": f"question {i}", "small": i % 2, "large": 1, "prompt_tokens": 1000}
+        for i in range(10)
+    ]
+    data = _jsonl(tmp_path / "rows.jsonl", rows)
+    out = tmp_path / "s.json"
+    args = ["eval", str(data), "--scorer", "random", "--policy", str(policy)]
+    assert main([*args, "--completion-tokens", "0", "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["costModel"]["large"]["inputPer1kTokens"] == pytest.approx(0.00088)
+    points = summary["scorers"]["random"]["operatingPoints"]
+    # 1,000 prompt tokens per query: all small, then all large
+    assert points[0]["costPerQuery"] == pytest.approx(0.0001)
+    assert points[-1]["costPerQuery"] == pytest.approx(0.00088)
+    assert points[0]["energyJoulesPerQuery"] == pytest.approx(300.0)
+    assert points[-1]["energyJoulesPerQuery"] == pytest.approx(2800.0)
+    assert points[-1]["costSavedVsAllLarge"] == pytest.approx(0.0)
