@@ -19,127 +19,122 @@ _SCORE_BUCKETS = tuple(i / 10 for i in range(1, 11))
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
+        self._define_traffic()
+        self._define_routing()
+        self._define_usage()
+        self._define_operations()
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _counter(self, name: str, doc: str, labels: list[str]) -> Counter:
+        return Counter(name, doc, labels, registry=self.registry)
+
+    def _gauge(self, name: str, doc: str, labels: list[str]) -> Gauge:
+        return Gauge(name, doc, labels, registry=self.registry)
+
+    def _histogram(
+        self, name: str, doc: str, labels: list[str], buckets: tuple[float, ...]
+    ) -> Histogram:
+        return Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
+
+    def _define_traffic(self) -> None:
+        self.requests = self._counter(
             "hybridroute_requests",
             "Requests answered, by routed model and outcome",
             ["route", "model", "version", "reason", "code"],
-            registry=r,
         )
-        self.request_duration = Histogram(
+        self.request_duration = self._histogram(
             "hybridroute_request_duration_seconds",
             "Time from request received to response fully sent",
             ["route", "model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
-        self.upstream_duration = Histogram(
+        self.upstream_duration = self._histogram(
             "hybridroute_upstream_duration_seconds",
             "Time from upstream request sent to response headers received",
             ["route", "model", "version", "outcome"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
-        self.overhead = Histogram(
+        self.overhead = self._histogram(
             "hybridroute_router_overhead_seconds",
             "Time the router itself adds (request time minus upstream wait)",
             ["route"],
-            buckets=_OVERHEAD_BUCKETS,
-            registry=r,
+            _OVERHEAD_BUCKETS,
         )
-        self.decision_score = Histogram(
+        self.in_flight = self._gauge(
+            "hybridroute_in_flight_requests", "Requests being served", ["route"]
+        )
+
+    def _define_routing(self) -> None:
+        self.decision_score = self._histogram(
             "hybridroute_decision_score",
             "Complexity score of routed requests",
             ["route"],
-            buckets=_SCORE_BUCKETS,
-            registry=r,
+            _SCORE_BUCKETS,
         )
-        self.escalations = Counter(
+        self.escalations = self._counter(
             "hybridroute_escalations",
             "Cascade escalations from a small version to large",
             ["route", "version", "reason"],
-            registry=r,
         )
-        self.shadow = Counter(
+        self.shadow = self._counter(
             "hybridroute_shadow_comparisons",
             "Shadow comparisons by small version and outcome",
             ["route", "version", "outcome"],
-            registry=r,
         )
-        self.shadow_similarity = Histogram(
+        self.shadow_similarity = self._histogram(
             "hybridroute_shadow_similarity",
             "Similarity of shadow answer pairs",
             ["route", "version"],
-            buckets=_SCORE_BUCKETS,
-            registry=r,
+            _SCORE_BUCKETS,
         )
-        self.tokens = Counter(
-            "hybridroute_tokens",
-            "Tokens reported by upstreams",
-            ["route", "model", "version", "kind"],
-            registry=r,
+        self.threshold = self._gauge(
+            "hybridroute_policy_threshold", "Effective complexity threshold", ["route"]
         )
-        self.cost = Counter(
-            "hybridroute_cost_usd",
-            "Cost of answered requests from the policy's prices",
-            ["route", "model", "version"],
-            registry=r,
-        )
-        self.energy = Counter(
-            "hybridroute_energy_joules",
-            "Energy of answered requests from the policy",
-            ["route", "model", "version"],
-            registry=r,
-        )
-        self.in_flight = Gauge(
-            "hybridroute_in_flight_requests",
-            "Requests being served",
-            ["route"],
-            registry=r,
-        )
-        self.threshold = Gauge(
-            "hybridroute_policy_threshold",
-            "Effective complexity threshold",
-            ["route"],
-            registry=r,
-        )
-        self.retries = Counter(
-            "hybridroute_upstream_retries",
-            "Upstream retries",
-            ["route", "model", "version"],
-            registry=r,
-        )
-        self.fallbacks = Counter(
-            "hybridroute_fallbacks",
-            "Requests answered by the other model after a failure",
-            ["route", "from_model", "to_model"],
-            registry=r,
-        )
-        self.circuit_open = Gauge(
-            "hybridroute_upstream_circuit_open",
-            "1 while an upstream's circuit is open",
-            ["route", "model", "version"],
-            registry=r,
-        )
-        self.reloads = Counter(
-            "hybridroute_policy_reloads",
-            "Policy loads by source and outcome",
-            ["source", "outcome"],
-            registry=r,
-        )
-        self.feedback = Counter(
-            "hybridroute_feedback",
-            "User feedback records received",
-            ["route"],
-            registry=r,
-        )
-        self.scorer_fallback = Gauge(
+        self.scorer_fallback = self._gauge(
             "hybridroute_scorer_fallback",
             "1 when the policy's scorer could not load",
             ["route", "scorer"],
-            registry=r,
         )
-        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _define_usage(self) -> None:
+        self.tokens = self._counter(
+            "hybridroute_tokens",
+            "Tokens reported by upstreams",
+            ["route", "model", "version", "kind"],
+        )
+        self.cost = self._counter(
+            "hybridroute_cost_usd",
+            "Cost of answered requests from the policy's prices",
+            ["route", "model", "version"],
+        )
+        self.energy = self._counter(
+            "hybridroute_energy_joules",
+            "Energy of answered requests from the policy",
+            ["route", "model", "version"],
+        )
+        self.feedback = self._counter(
+            "hybridroute_feedback", "User feedback records received", ["route"]
+        )
+
+    def _define_operations(self) -> None:
+        self.retries = self._counter(
+            "hybridroute_upstream_retries", "Upstream retries", ["route", "model", "version"]
+        )
+        self.fallbacks = self._counter(
+            "hybridroute_fallbacks",
+            "Requests answered by the other model after a failure",
+            ["route", "from_model", "to_model"],
+        )
+        self.circuit_open = self._gauge(
+            "hybridroute_upstream_circuit_open",
+            "1 while an upstream's circuit is open",
+            ["route", "model", "version"],
+        )
+        self.reloads = self._counter(
+            "hybridroute_policy_reloads",
+            "Policy loads by source and outcome",
+            ["source", "outcome"],
+        )
 
     def child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
