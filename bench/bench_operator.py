@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridroute_localstack import ControlPlane, commands
+from hybridroute_localstack.node import fake_node
 from hybridroute_localstack.probe import free_port
 from hybridroute_operator.api.kinds import (
     CONFIGMAP,
@@ -274,6 +275,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     plane = ControlPlane(workdir / "plane")
     plane.start()
     plane.start_workloads()
+    # a kwok node holds 110 pods: two more nodes for 200 router pods and the models
+    for name in ("kwok-node-1", "kwok-node-2"):
+        plane.kubectl("apply", "-f", "-", input=json.dumps(fake_node(name)))
     operator: subprocess.Popen[bytes] | None = None
     try:
         plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds/hybridroute.yaml"))

@@ -81,7 +81,7 @@ async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 
 async def endpoints_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
-    runtime.status_changed(runtime.reconciler.routes_using_slice(event["object"]))
+    runtime.status_changed(runtime.reconciler.slice_seen(event["type"], event["object"]))
 
 
 for _kind in WATCHED_CHILD_KINDS:

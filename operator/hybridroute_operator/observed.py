@@ -76,3 +76,64 @@ def router_health(deployment: Mapping[str, Any] | None) -> RouterHealth:
         available=int(status.get("availableReplicas") or 0),
         exists=True,
     )
+
+
+ServiceKey = tuple[str, str]  # (namespace, service name)
+
+
+@dataclass
+class ObservedIndex:
+    """Readiness learned from watch events, so a status refresh needs no API call.
+
+    Per Service: ready/total endpoint counts of each of its EndpointSlices (a Service
+    present here with no slices is known to have none). Per route: the router
+    Deployment's health. A miss means "not seen yet": the caller reads the API."""
+
+    slices: dict[ServiceKey, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    routers: dict[ServiceKey, RouterHealth] = field(default_factory=dict)
+
+    def slice_event(self, event_type: str | None, body: Mapping[str, Any]) -> ServiceKey | None:
+        meta = body.get("metadata") or {}
+        service = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+        if not service:
+            return None
+        key = (str(meta.get("namespace")), str(service))
+        per_service = self.slices.setdefault(key, {})
+        if event_type == "DELETED":
+            per_service.pop(str(meta.get("name")), None)
+        else:
+            health = endpoint_health([body])
+            per_service[str(meta.get("name"))] = (health.ready, health.total)
+        return key
+
+    def learn_slices(
+        self, namespace: str, services: Iterable[str], items: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """Index a LIST answer; the listed Services without slices are known to have none."""
+        for service in services:
+            self.slices[(namespace, service)] = {}
+        for item in items:
+            self.slice_event("ADDED", item)
+
+    def health(
+        self, namespace: str, service: str, *, service_exists: bool = True
+    ) -> EndpointHealth | None:
+        per_service = self.slices.get((namespace, service))
+        if per_service is None:
+            return None
+        ready = sum(r for r, _ in per_service.values())
+        total = sum(t for _, t in per_service.values())
+        return EndpointHealth(ready=ready, total=total, service_exists=service_exists)
+
+    def router_event(
+        self, route: ServiceKey, event_type: str | None, body: Mapping[str, Any]
+    ) -> None:
+        if event_type == "DELETED":
+            self.routers.pop(route, None)
+        else:
+            self.routers[route] = router_health(body)
+
+    def forget(self, namespace: str, services: Iterable[str], route: ServiceKey) -> None:
+        for service in services:
+            self.slices.pop((namespace, service), None)
+        self.routers.pop(route, None)

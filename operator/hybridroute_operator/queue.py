@@ -1,11 +1,16 @@
 """Coalescing work queue: many triggers for one route -> one reconcile at a time, and one
-more pass if something changed meanwhile. Level-based: the work reads the latest state."""
+more pass if something changed meanwhile. Level-based: the work reads the latest state.
+
+Urgent work (a new generation, a child to restore, a retry) may use every slot; status
+refreshes share at most a quarter of them, so a burst of readiness events never delays
+the children of a route that was just created."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 log = logging.getLogger("hybridroute.operator")
@@ -22,29 +27,31 @@ class Coalescer(Generic[K]):
     ) -> None:
         """``work(key)`` returns False to be retried after ``retry_seconds``."""
         self._work = work
-        self._sem = asyncio.Semaphore(max_parallel)
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._background = asyncio.Semaphore(max(1, max_parallel // 4))
         self._retry = retry_seconds
-        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
-        self._dirty: set[K] = set()
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._tasks: dict[K, asyncio.Task[None]] = {}
+        self._dirty: dict[K, bool] = {}  # key -> urgent
+        self._timers: dict[K, asyncio.TimerHandle] = {}
         self._closed = False
 
-    def request(self, key: K) -> None:
+    def request(self, key: K, *, urgent: bool = True) -> None:
         if self._closed:
             return
         if key in self._tasks:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
             return
-        self._tasks[key] = asyncio.get_running_loop().create_task(self._run(key))
+        self._tasks[key] = asyncio.get_running_loop().create_task(self._run(key, urgent))
 
-    def request_later(self, key: K, delay: float) -> None:
+    def request_later(self, key: K, delay: float, *, urgent: bool = False) -> None:
+        """Reconcile after ``delay``; requests while one is pending join it."""
         if self._closed or key in self._timers:
             return
         loop = asyncio.get_running_loop()
 
         def fire() -> None:
             self._timers.pop(key, None)
-            self.request(key)
+            self.request(key, urgent=urgent)
 
         self._timers[key] = loop.call_later(delay, fire)
 
@@ -52,20 +59,30 @@ class Coalescer(Generic[K]):
     def busy(self) -> int:
         return len(self._tasks)
 
-    async def _run(self, key: K) -> None:
+    @contextlib.asynccontextmanager
+    async def _slot(self, urgent: bool) -> AsyncIterator[None]:
+        if urgent:
+            async with self._slots:
+                yield
+        else:
+            async with self._background, self._slots:
+                yield
+
+    async def _run(self, key: K, urgent: bool) -> None:
         try:
             while True:
-                self._dirty.discard(key)
-                async with self._sem:
+                self._dirty.pop(key, None)
+                async with self._slot(urgent):
                     try:
                         ok = await self._work(key)
                     except Exception:
                         log.exception("reconcile crashed", extra={"route": str(key)})
                         ok = False
                 if not ok:
-                    self.request_later(key, self._retry)
+                    self.request_later(key, self._retry, urgent=True)
                 if key not in self._dirty:
                     return
+                urgent = self._dirty[key]
         finally:
             self._tasks.pop(key, None)
 

@@ -32,7 +32,7 @@ from hybridroute_operator.observed import (
     LARGE,
     EndpointHealth,
     Observed,
-    endpoint_health,
+    ObservedIndex,
     router_health,
     small_target,
 )
@@ -62,6 +62,10 @@ class Trigger:
 
     key: RouteKey
     urgent: bool
+
+
+async def _none() -> Any:
+    return None
 
 
 def utc_now() -> str:
@@ -135,6 +139,7 @@ class Reconciler:
         self._written: dict[RouteKey, dict[str, Any]] = {}
         self._monitoring: tuple[float, bool] | None = None
         self._services: dict[RouteKey, frozenset[str]] = {}
+        self.index = ObservedIndex()
 
     # -- what the handlers feed in -------------------------------------------------------
     def route_seen(self, body: Mapping[str, Any]) -> RouteKey | None:
@@ -154,7 +159,7 @@ class Reconciler:
         self.cache.forget_route(key)
         self._generations.pop(key, None)
         self._written.pop(key, None)
-        self._services.pop(key, None)
+        self.index.forget(key[0], self._services.pop(key, frozenset()), key)
         self.metrics.routes.set(len(self.routes))
 
     def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> Trigger | None:
@@ -172,23 +177,27 @@ class Reconciler:
             log.info("child changed by hand, restoring", extra={"route": owner, "child": child[1:]})
             self.cache.forget_child(key, child)
             self.metrics.drift.labels(kind=child[1]).inc()
+            if child[1] == DEPLOYMENT.kind:
+                self.index.router_event(key, event_type, body)
             return Trigger(key, urgent=True)
         if body.get("kind") == DEPLOYMENT.kind:  # router readiness may have changed
+            self.index.router_event(key, event_type, body)
             return Trigger(key, urgent=False)
         return None
 
-    def routes_using_slice(self, body: Mapping[str, Any]) -> list[RouteKey]:
-        """Routes whose model readiness depends on this EndpointSlice's Service."""
-        meta = body.get("metadata") or {}
-        service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-        namespace = meta.get("namespace")
-        return [
-            key for key, names in self._services.items() if key[0] == namespace and service in names
-        ]
+    def slice_seen(self, event_type: str | None, body: Mapping[str, Any]) -> list[RouteKey]:
+        """Index an EndpointSlice; the routes whose model readiness depends on it."""
+        service = self.index.slice_event(event_type, body)
+        if service is None:
+            return []
+        namespace, name = service
+        return [k for k, names in self._services.items() if k[0] == namespace and name in names]
 
     def resync(self, key: RouteKey) -> None:
-        """Periodic full pass: re-apply everything (no-ops at the server when unchanged)."""
+        """Periodic full pass: re-apply everything (no-ops at the server when unchanged)
+        and re-read readiness from the API (in case a watch missed something)."""
         self.cache.forget_route(key)
+        self.index.forget(key[0], self._services.get(key, frozenset()), key)
 
     # -- the reconcile itself ------------------------------------------------------------
     async def reconcile(self, key: RouteKey) -> bool:
@@ -279,27 +288,32 @@ class Reconciler:
                 if e.service
             }
         )
-        selector = f"{SERVICE_NAME_LABEL} in ({','.join(names)})"
+        namespace = ref.namespace
+        unseen = [n for n in names if self.index.health(namespace, n) is None]
+        selector = f"{SERVICE_NAME_LABEL} in ({','.join(unseen)})"
+        router = self.index.routers.get((namespace, ref.name))
         slices, deployment, found = await asyncio.gather(
-            self.kube.list(ENDPOINT_SLICE, ref.namespace, label_selector=selector),
-            self.kube.get(DEPLOYMENT, ref.namespace, router_name(ref)),
-            asyncio.gather(*(self.kube.get(SERVICE, ref.namespace, name) for name in referenced)),
+            self.kube.list(ENDPOINT_SLICE, namespace, label_selector=selector)
+            if unseen
+            else _none(),
+            self.kube.get(DEPLOYMENT, namespace, router_name(ref)) if router is None else _none(),
+            asyncio.gather(*(self.kube.get(SERVICE, namespace, name) for name in referenced)),
         )
+        if unseen:
+            self.index.learn_slices(namespace, unseen, slices or [])
+        if router is None:
+            router = router_health(deployment)
+            if deployment is not None:
+                self.index.routers[(namespace, ref.name)] = router
         existing = {name for name, svc in zip(referenced, found, strict=True) if svc is not None}
-        by_service: dict[str, list[dict[str, Any]]] = {}
-        for item in slices:
-            svc = ((item.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL, "")
-            by_service.setdefault(svc, []).append(item)
         endpoints: dict[str, EndpointHealth] = {}
         for target, svc in services.items():
-            if svc is None:
-                endpoints[target] = EXTERNAL
-            else:
-                exists = svc in existing or svc not in referenced
-                endpoints[target] = endpoint_health(by_service.get(svc, []), service_exists=exists)
+            exists = svc in existing or svc not in referenced
+            health = self.index.health(namespace, svc, service_exists=exists) if svc else EXTERNAL
+            endpoints[target] = health or EndpointHealth(service_exists=exists)
         return Observed(
             endpoints=endpoints,
-            router=router_health(deployment),
+            router=router,
             service_monitor_api=await self._monitoring_api(),
         )
 

@@ -61,7 +61,7 @@ class Runtime:
             await asyncio.sleep(self.options.resync_seconds)
             for key in list(self.reconciler.routes):
                 self.reconciler.resync(key)
-                self.queue.request(key)
+                self.queue.request(key, urgent=False)
 
     async def stop(self) -> None:
         if self._resync is not None:

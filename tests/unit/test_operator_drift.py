@@ -83,6 +83,29 @@ async def test_failed_work_is_retried() -> None:
     assert results == []
 
 
+async def test_status_refreshes_never_hold_back_urgent_work() -> None:
+    release = asyncio.Event()
+    done: list[str] = []
+
+    async def work(key: str) -> bool:
+        if key.startswith("refresh"):
+            await release.wait()
+        done.append(key)
+        return True
+
+    queue: Coalescer[str] = Coalescer(work, max_parallel=4)  # one background slot
+    queue.request("refresh-1", urgent=False)
+    queue.request("refresh-2", urgent=False)
+    for i in range(3):
+        queue.request(f"new-{i}")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sorted(done) == ["new-0", "new-1", "new-2"]
+    release.set()
+    await queue.close(grace_seconds=5)
+    assert sorted(done)[-2:] == ["refresh-1", "refresh-2"]
+
+
 def test_only_the_kube_module_talks_to_the_kubernetes_api() -> None:
     """httpx and kubernetes are imported by hybridroute_operator.kube alone; kopf only by the
     kopf shell (handlers, cli)."""
