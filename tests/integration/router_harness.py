@@ -173,78 +173,66 @@ class FakeUpstream:
             },
         }
 
+    def _chunk(self, req: dict[str, Any], chat: bool, i: int, text: str) -> dict[str, Any]:
+        lp = None
+        if req.get("logprobs") and self.supports_logprobs:
+            token = {"token": text, "logprob": self.logprob, "bytes": None, "top_logprobs": []}
+            lp = (
+                {"content": [token]}
+                if chat
+                else {"tokens": [text], "token_logprobs": [self.logprob]}
+            )
+        choice: dict[str, Any] = {"index": 0, "finish_reason": None, "logprobs": lp}
+        if chat:
+            choice["delta"] = {"content": text} if i else {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        return {
+            "id": f"cmpl-{self.name}",
+            "created": 1,
+            "model": req.get("model", ""),
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "choices": [choice],
+        }
+
     async def _stream(self, send: Send, req: dict[str, Any], chat: bool, words: list[str]) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")],
-            }
-        )
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+        await send(start)
         for i, w in enumerate(words):
             if self.fail_after_chunks is not None and i >= self.fail_after_chunks:
                 raise RuntimeError("upstream drops the stream on purpose")
-            text = w if i == 0 else " " + w
-            lp = None
-            if req.get("logprobs") and self.supports_logprobs:
-                lp = (
-                    {
-                        "content": [
-                            {
-                                "token": text,
-                                "logprob": self.logprob,
-                                "bytes": None,
-                                "top_logprobs": [],
-                            }
-                        ]
-                    }
-                    if chat
-                    else {"tokens": [text], "token_logprobs": [self.logprob]}
-                )
-            choice: dict[str, Any] = {"index": 0, "finish_reason": None, "logprobs": lp}
-            if chat:
-                choice["delta"] = {"content": text} if i else {"role": "assistant", "content": text}
-            else:
-                choice["text"] = text
-            chunk = {
-                "id": f"cmpl-{self.name}",
-                "created": 1,
-                "model": req.get("model", ""),
-                "object": "chat.completion.chunk" if chat else "text_completion",
-                "choices": [choice],
-            }
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + msgspec.json.encode(chunk) + b"\n\n",
-                    "more_body": True,
-                }
-            )
+            await _event(send, self._chunk(req, chat, i, w if i == 0 else " " + w))
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
             if i == 0 and self.gate is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 10)
         if (req.get("stream_options") or {}).get("include_usage"):
             usage = {
-                "id": f"cmpl-{self.name}",
-                "created": 1,
-                "model": req.get("model", ""),
-                "object": "chat.completion.chunk",
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": 10,
-                    "completion_tokens": len(words),
-                    "total_tokens": 10 + len(words),
-                },
+                "prompt_tokens": 10,
+                "completion_tokens": len(words),
+                "total_tokens": 10 + len(words),
             }
-            await send(
+            await _event(
+                send,
                 {
-                    "type": "http.response.body",
-                    "body": b"data: " + msgspec.json.encode(usage) + b"\n\n",
-                    "more_body": True,
-                }
+                    "id": f"cmpl-{self.name}",
+                    "created": 1,
+                    "model": req.get("model", ""),
+                    "object": "chat.completion.chunk",
+                    "choices": [],
+                    "usage": usage,
+                },
             )
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+async def _event(send: Send, payload: dict[str, Any]) -> None:
+    body = b"data: " + msgspec.json.encode(payload) + b"\n\n"
+    await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 async def _send(
