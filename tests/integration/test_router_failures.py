@@ -4,7 +4,9 @@ refused connections, timeouts, rate limits, broken streams; retries and breakers
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +226,25 @@ def test_a_recovered_upstream_closes_its_circuit_after_a_probe(
         # once the open period is over, a request probes the small model again
         wait_for(lambda: ask(r).headers["x-hybridroute-reason"] == "complexity_below_threshold")
         assert f"{gauge} 0.0" in httpx.get(f"{r.url}/metrics").text
+
+
+def test_a_full_connection_pool_sends_the_overflow_to_the_other_model(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    release = threading.Event()
+    small[0].on_request = lambda _req: release.wait(10)  # holds its one connection
+    d = doc(large[1], small[1])
+    up = d["small"]["versions"][0]["upstream"]
+    up["maxConnections"] = 1
+    up["timeouts"]["connectSeconds"] = 0.2  # also the wait for a free pooled connection
+    try:
+        with running_router(d, tmp_path) as r, ThreadPoolExecutor(1) as pool:
+            first = pool.submit(ask, r)
+            wait_for(lambda: len(small[0].requests) == 1)
+            overflow = ask(r)
+            release.set()
+            assert first.result(timeout=10).headers["x-hybridroute-version"] == "v1"
+    finally:
+        release.set()
+    assert overflow.headers["x-hybridroute-reason"] == "fallback_small_to_large"
+    assert len(small[0].requests) == 1
