@@ -37,7 +37,7 @@ class Runtime:
     def __init__(self, options: Options, access: ClusterAccess) -> None:
         self.options = options
         self.metrics = OperatorMetrics()
-        self.kube = KubeApi(access, max_connections=max(8, options.max_parallel * 2))
+        self.kube = KubeApi(access, max_connections=max(8, options.max_parallel * 4))
         self.reconciler = Reconciler(self.kube, self.metrics)
         self.queue: Coalescer[RouteKey] = Coalescer(
             self.reconciler.reconcile,
