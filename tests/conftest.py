@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from hybridroute_localstack import ControlPlane, PrometheusFactory
+from hybridroute_localstack.reporting import log_sections
 
 
 @pytest.fixture(scope="session")
@@ -52,13 +53,5 @@ def pytest_runtest_makereport(
     """On failure, append the log tail of every local component the test used."""
     report = yield
     if report.failed:
-        funcargs = getattr(item, "funcargs", {})
-        seen: set[int] = set()
-        for value in funcargs.values():
-            log_tails = getattr(value, "log_tails", None)
-            if log_tails is None or id(value) in seen:
-                continue
-            seen.add(id(value))
-            for name, text in log_tails().items():
-                report.sections.append((f"{name} log (tail)", text))
+        report.sections.extend(log_sections(getattr(item, "funcargs", {})))
     return report

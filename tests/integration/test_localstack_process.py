@@ -3,12 +3,13 @@ leave nothing running after stop (the whole process group goes)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from hybridroute_localstack import ComponentFailed
+from hybridroute_localstack import ComponentFailed, eventually
 from hybridroute_localstack.process import process_alive, start, wait_until
 
 pytestmark = pytest.mark.integration
@@ -61,3 +62,24 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
 
     assert not component.running()
     assert not process_alive(grandchild)
+
+
+def test_components_die_with_a_killed_test_run(tmp_path: Path) -> None:
+    pid_file = tmp_path / "component.pid"
+    runner = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from hybridroute_localstack.process import start\n"
+        f"c = start('sleeper', ['sleep', '600'], Path({str(tmp_path)!r}) / 'sleeper.log')\n"
+        f"Path({str(pid_file)!r}).write_text(str(c.pid))\n"
+        "time.sleep(600)\n"
+    )
+    test_run = subprocess.Popen([sys.executable, "-c", runner])
+    try:
+        eventually(lambda: pid_file.is_file() and pid_file.read_text(), "started", timeout=30)
+        component = int(pid_file.read_text())
+        assert process_alive(component)
+    finally:
+        test_run.kill()
+        test_run.wait()
+    eventually(lambda: not process_alive(component), "gone with its parent", timeout=10)
