@@ -36,11 +36,12 @@ PORT_IN_USE = "address already in use"
 
 
 class KubectlError(subprocess.CalledProcessError):
-    """``kubectl`` exited non-zero; the message carries its stderr."""
+    """``kubectl`` (or ``helm``) exited non-zero; the message carries its stderr."""
 
     def __str__(self) -> str:
         args = " ".join(str(a) for a in self.cmd[1:] if not str(a).startswith("--kubeconfig"))
-        return f"kubectl {args} failed (exit {self.returncode}): {str(self.stderr).strip()}"
+        tool = Path(str(self.cmd[0])).name
+        return f"{tool} {args} failed (exit {self.returncode}): {str(self.stderr).strip()}"
 
 
 def kubectl_binary() -> str:
@@ -145,6 +146,18 @@ class ControlPlane:
         command = [kubectl_binary(), f"--kubeconfig={self.kubeconfig}", *args]
         result = subprocess.run(
             command, input=input, capture_output=True, text=True, timeout=120, check=False
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(result.returncode, command, result.stdout, result.stderr)
+        return result
+
+    def helm(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the pinned helm against this control plane (same contract as ``kubectl``)."""
+        command = [str(find_binary("helm")), f"--kubeconfig={self.kubeconfig}", *args]
+        result = subprocess.run(
+            command, input=input, capture_output=True, text=True, timeout=300, check=False
         )
         if check and result.returncode != 0:
             raise KubectlError(result.returncode, command, result.stdout, result.stderr)

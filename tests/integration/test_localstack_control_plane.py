@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from hybridroute_localstack import ControlPlane, KubectlError, eventually
-from hybridroute_localstack.versions import KUBERNETES_VERSION
+from hybridroute_localstack.versions import HELM_VERSION, KUBERNETES_VERSION
 
 pytestmark = pytest.mark.integration
 
@@ -203,3 +203,10 @@ def test_admission_policies_reject_objects_they_forbid(control_plane: ControlPla
     finally:
         control_plane.kubectl("delete", "validatingadmissionpolicybinding", label, check=False)
         control_plane.kubectl("delete", "validatingadmissionpolicy", label, check=False)
+
+
+def test_pinned_helm_talks_to_the_local_api_server(control_plane: ControlPlane) -> None:
+    version = control_plane.helm("version", "--short").stdout
+    assert version.startswith(HELM_VERSION)
+    releases = json.loads(control_plane.helm("list", "--all-namespaces", "-o", "json").stdout)
+    assert releases == []
