@@ -81,3 +81,12 @@ def test_fake_node_is_selected_by_the_kwok_configuration() -> None:
     assert fake_node()["metadata"]["annotations"][key] == value
     stages = {d["metadata"]["name"] for d in documents[1:]}
     assert {"node-initialize", "node-heartbeat", "pod-ready", "pod-delete"} <= stages
+
+
+def test_kind_config_describes_a_local_cluster_with_the_router_port() -> None:
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "kind-config.yaml").read_text())
+    assert (config["kind"], config["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
+    roles = [node["role"] for node in config["nodes"]]
+    assert roles == ["control-plane", "worker"]
+    mapping = config["nodes"][0]["extraPortMappings"][0]
+    assert mapping["listenAddress"] == "127.0.0.1"
