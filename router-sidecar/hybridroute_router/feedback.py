@@ -29,20 +29,28 @@ class Remembered:
     prompt: str | None
 
 
+_Entry = tuple[str, str | None, str, str | None]
+
+
 class RecentRequests:
-    """The last ``capacity`` requests by id (insertion order, oldest evicted)."""
+    """The last ``capacity`` requests by id (insertion order, oldest evicted).
+
+    Entries are kept as plain tuples of strings, which the cyclic garbage collector stops
+    tracking: ten thousand of them add nothing to collection pauses.
+    """
 
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, Remembered] = OrderedDict()
+        self._items: OrderedDict[str, _Entry] = OrderedDict()
 
     def remember(self, request_id: str, item: Remembered) -> None:
-        self._items[request_id] = item
+        self._items[request_id] = (item.model, item.version, item.prompt_sha256, item.prompt)
         if len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
     def get(self, request_id: str) -> Remembered | None:
-        return self._items.get(request_id)
+        entry = self._items.get(request_id)
+        return Remembered(*entry) if entry is not None else None
 
 
 def base_record(

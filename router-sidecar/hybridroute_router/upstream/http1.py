@@ -70,13 +70,16 @@ class Response:
         self.error: UpstreamError | None = None
         self.got_bytes = False
         self._done = False
-        self.parser = httptools.HttpResponseParser(self)
+        # The parser holds this object's callbacks: a reference cycle, broken in _done()
+        # so a finished exchange is freed at once instead of waiting for the collector.
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
 
     # httptools callbacks -------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        assert self.parser is not None
         self.status = self.parser.get_status_code()
         if not self.head.done():
             self.head.set_result(None)
@@ -91,6 +94,7 @@ class Response:
 
     def on_message_complete(self) -> None:
         self.complete = True
+        assert self.parser is not None
         self.keep_alive = self.parser.should_keep_alive()
         self._wake()
 
@@ -184,11 +188,13 @@ class Response:
     def _finish(self) -> None:
         if not self._done:
             self._done = True
+            self.parser = None
             self._conn.exchange_done(self, reusable=self.keep_alive)
 
     def discard(self) -> None:
         """Forget a failed exchange without giving its pool slot back (it is reused)."""
         self._done = True
+        self.parser = None
         self._conn.close()
 
     def close(self) -> None:
@@ -196,6 +202,7 @@ class Response:
         reader still waiting for body bytes is woken with an error."""
         if not self._done:
             self._done = True
+            self.parser = None
             if not self.complete and self.error is None:
                 self.error = UpstreamError("closed", "exchange abandoned")
                 self._wake()
@@ -219,8 +226,12 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         ex.got_bytes = True
+        parser = ex.parser
+        if parser is None:  # a finished exchange: nothing more may arrive
+            self.close()
+            return
         try:
-            ex.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserError as exc:
             ex.fail(UpstreamError("protocol", f"bad response: {exc}"))
             self.close()
