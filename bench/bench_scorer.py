@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     learned = load_default()
     results = [
         _row("heuristic", _time(HeuristicScorer().score, prompts, 100)),
-        _row("learned (default, hashed)", _time(learned.score, prompts, 100)),
+        _row("learned (default: text features + MLP)", _time(learned.score, prompts, 100)),
     ]
     sim_hashed = SimilarityScorer(examples, hashed_dense, k=5, base=learned)
     results.append(_row("similarity (hashed, 200 examples)", _time(sim_hashed.score, prompts, 100)))
