@@ -1,9 +1,10 @@
 """Train the learned complexity scorer and write its artifact.
 
 Features are computed with the router's own functions (:mod:`hybridroute_router.scorers`),
-so the router scores a prompt exactly as training saw it. Two logistic heads (small model
-answers well, large model answers well); the artifact stores float32 weights and the
-empirical CDF of the training raw scores.
+so the router scores a prompt exactly as training saw it. Two heads (small model answers
+well, large model answers well) over a small MLP (:mod:`.mlp`) or as logistic
+regressions (:mod:`.linear`); the artifact stores float32 weights and the empirical CDFs
+of the training scores and prompt lengths.
 """
 
 from __future__ import annotations

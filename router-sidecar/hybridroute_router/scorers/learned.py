@@ -1,17 +1,19 @@
-"""The learned complexity scorer: a small linear model over text features, numpy only.
+"""The learned complexity scorer: a small model over text features, numpy only.
 
 An artifact is two files side by side: ``NAME.json`` (metadata: format version,
-featurizer, training summary) and ``NAME.npz`` (weights). Two logistic heads estimate
-the chance that the small and the large model answer well; the raw score is their
-difference (the expected quality gained by asking the large model). The score returned
-to the router is the raw score's rank among the training queries (an empirical CDF), so
-it lies in [0, 1] and a threshold ``t`` sends about ``1 - t`` of traffic like the
-training data to the large model.
+featurizer, training summary) and ``NAME.npz`` (weights). A small tanh layer (or none:
+plain logistic heads) feeds two heads estimating the chance that the small and the large
+model answer well; the raw score is their difference (the expected quality gained by
+asking the large model). The score returned to the router is that raw score's rank among
+the training prompts blended with the prompt length's rank, ranked again (an empirical
+CDF), so it lies in [0, 1] and a threshold ``t`` sends about ``1 - t`` of traffic like
+the training data to the large model.
 
-Featurizers: ``hashed`` (cheap text features + hashed word n-grams; no model, works
-without onnxruntime) and ``embedding`` (cheap text features + MiniLM sentence
-embeddings; needs onnxruntime, see :mod:`.embedding`). :func:`load_default` returns the
-shipped default, trained on RouteLLM's MMLU outcomes (see docs/routing-quality.md).
+Featurizers: ``features`` (17 cheap text features), ``hashed`` (plus hashed word
+n-grams, a linear term) and ``embedding`` (plus MiniLM sentence embeddings; needs
+onnxruntime, see :mod:`.embedding`). :func:`load_default` returns the shipped default
+(``features``, 16 hidden units), trained on RouteLLM's MMLU outcomes; it needs no model
+file and no onnxruntime (see docs/routing-quality.md).
 """
 
 from __future__ import annotations
@@ -291,7 +293,7 @@ def default_artifact() -> ScorerArtifact:
 
 
 def load_default() -> LearnedScorer:
-    """The shipped default learned scorer (hashed featurizer: no onnxruntime needed)."""
+    """The shipped default learned scorer (text features only: no onnxruntime needed)."""
     return LearnedScorer(default_artifact(), name="learned")
 
 
