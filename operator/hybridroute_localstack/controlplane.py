@@ -29,10 +29,14 @@ from hybridroute_localstack.kubeconfig import write_kubeconfig
 from hybridroute_localstack.node import FAKE_NODE_NAME, KWOK_CONFIG, fake_node
 from hybridroute_localstack.pki import Pki, make_pki
 from hybridroute_localstack.probe import answers, free_port, tls_context
-from hybridroute_localstack.process import Component, ComponentFailed, start, wait_until
-
-PORT_ATTEMPTS = 3
-PORT_IN_USE = "address already in use"
+from hybridroute_localstack.process import (
+    PORT_ATTEMPTS,
+    PORT_IN_USE,
+    Component,
+    ComponentFailed,
+    start,
+    wait_until,
+)
 
 
 class KubectlError(subprocess.CalledProcessError):

@@ -18,6 +18,9 @@ from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 TAIL_LINES = 40
+# A free port picked at run time can be taken before the component binds it: retry.
+PORT_ATTEMPTS = 3
+PORT_IN_USE = "address already in use"
 
 
 class ComponentFailed(RuntimeError):

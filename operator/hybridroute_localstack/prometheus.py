@@ -18,7 +18,14 @@ import yaml
 
 from hybridroute_localstack.commands import prometheus_command
 from hybridroute_localstack.probe import answers, free_port, http_get
-from hybridroute_localstack.process import Component, start, wait_until
+from hybridroute_localstack.process import (
+    PORT_ATTEMPTS,
+    PORT_IN_USE,
+    Component,
+    ComponentFailed,
+    start,
+    wait_until,
+)
 
 PROMETHEUS_HELP = "install it with `apt-get install prometheus` (bash .ci/setup does)"
 SCRAPE_INTERVAL = "1s"
@@ -69,28 +76,38 @@ class PrometheusServer:
     component: Component | None = field(default=None, repr=False)
 
     def start(self) -> PrometheusServer:
+        """Start on a free port and wait for ``/-/ready``; a port taken meanwhile is retried."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump(scrape_config(self.targets, self.job)))
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start_once(config)
+                return self
+            except ComponentFailed as failed:
+                self.stop()
+                if PORT_IN_USE not in str(failed) or attempt == PORT_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, config: Path) -> None:
         port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
         self.component = start(
             "prometheus",
             prometheus_command(prometheus_binary(), config, self.workdir / "data", port),
             self.workdir / "prometheus.log",
             die_with_parent=self.die_with_parent,
         )
-        self.url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(
-                self.component,
-                lambda: answers(f"{self.url}/-/ready"),
-                "ready (/-/ready)",
-                timeout=self.start_timeout,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        wait_until(
+            self.component,
+            lambda: answers(f"{self.url}/-/ready"),
+            "ready (/-/ready)",
+            timeout=self.start_timeout,
+        )
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """The ``data.result`` vector of an instant query (empty when nothing matches)."""

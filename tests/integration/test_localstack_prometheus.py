@@ -3,10 +3,13 @@ loopback that serves prometheus-client metrics and answers PromQL about them."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from hybridroute_localstack import PrometheusFactory, eventually
+from hybridroute_localstack import PrometheusFactory, PrometheusServer, eventually
+from hybridroute_localstack import prometheus as prometheus_module
 from hybridroute_localstack.probe import free_port
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
@@ -62,3 +65,21 @@ def test_prometheus_reports_a_target_that_is_down(prometheus_server: PrometheusF
         return str(result[0]["value"][1]) if result else None
 
     assert eventually(up_value, "scraped once", timeout=30) == "0"
+
+
+def test_prometheus_moves_to_another_port_when_its_port_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = iter([taken, free_port()])
+        monkeypatch.setattr(prometheus_module, "free_port", lambda: next(ports))
+        server = PrometheusServer(tmp_path, ["127.0.0.1:9"], job="moved").start()
+        try:
+            assert server.url != f"http://127.0.0.1:{taken}"
+            assert server.query("vector(1)")[0]["value"][1] == "1"
+            assert "address already in use" in (tmp_path / "prometheus.log").read_text()
+        finally:
+            server.stop()
