@@ -52,7 +52,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             return 0
         _say("stopping the previous control plane: " + ", ".join(state.stop_recorded(existing)))
     shutil.rmtree(directory, ignore_errors=True)
-    build_all(say=lambda _message: None)
+    build_all(say=lambda message: None if "cached" in message else _say(message))
     plane = ControlPlane(directory, die_with_parent=False, start_timeout=args.timeout)
     try:
         plane.start()
