@@ -4,7 +4,6 @@ usage/answer information the accounting needs afterwards."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,9 +156,7 @@ async def send_stream(
     finally:
         resp.close()
         if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            watcher.cancel()  # not awaited: that would tie this frame to its traceback
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return sent
 
