@@ -54,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger("hybridroute.operator").setLevel(args.log_level.upper())
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
     if not args.verbose:  # kopf logs every handled watch event at INFO
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     options = Options(

@@ -1,4 +1,4 @@
-"""The one module that talks to the Kubernetes API (async HTTP with httpx).
+"""The one module that talks to the Kubernetes API (async HTTP with aiohttp).
 
 Server-side apply with the operator's field manager, reads, lists and status patches.
 Credentials come from a kubeconfig or, inside a Pod, from the mounted ServiceAccount."""
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from hybridroute_operator.api.constants import FIELD_MANAGER
 from hybridroute_operator.api.kinds import HYBRIDROUTE, Kind, kind_of
@@ -68,6 +68,7 @@ def load_access(kubeconfig: Path | None) -> ClusterAccess:
 
 
 def ssl_context(access: ClusterAccess) -> ssl.SSLContext | bool:
+    """False disables verification (kubeconfig ``insecure-skip-tls-verify``)."""
     if access.verify is False:
         return False
     cafile = access.verify if isinstance(access.verify, str) else None
@@ -84,19 +85,24 @@ class KubeApi:
         self, access: ClusterAccess, *, timeout: float = 15.0, max_connections: int = 32
     ) -> None:
         self._access = access
+        self._server = access.server.rstrip("/")
         self._token = access.token
         self._token_read = time.monotonic()
-        self._client = httpx.AsyncClient(
-            base_url=access.server,
-            verify=ssl_context(access),
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
+        self._ssl = ssl_context(access)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        """aiohttp (as kopf): its pool stays cheap with hundreds of requests in flight."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     def _headers(
         self, content_type: str | None = None, accept: str | None = None
@@ -121,27 +127,28 @@ class KubeApi:
         content_type: str | None = None,
         accept: str | None = None,
     ) -> JSON | None:
-        response = await self._client.request(
+        async with self._client().request(
             method,
-            path,
+            self._server + path,
             params=params,
             headers=self._headers(content_type, accept),
-            content=json.dumps(body).encode() if body is not None else None,
-        )
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"reason": response.reason_phrase, "message": response.text[:500]}
-            raise KubeError(
-                response.status_code,
-                str(problem.get("reason", "")),
-                str(problem.get("message", "")),
-            )
-        result: JSON = response.json()
-        return result
+            data=json.dumps(body).encode() if body is not None else None,
+        ) as response:
+            if response.status == 404:
+                return None
+            text = await response.text()
+            if response.status >= 400:
+                try:
+                    problem = json.loads(text)
+                except ValueError:
+                    problem = {"reason": response.reason or "", "message": text[:500]}
+                raise KubeError(
+                    response.status,
+                    str(problem.get("reason", "")),
+                    str(problem.get("message", "")),
+                )
+            result: JSON = json.loads(text)
+            return result
 
     async def apply(self, manifest: JSON, *, field_manager: str = FIELD_MANAGER) -> JSON:
         """Server-side apply: the operator owns exactly the fields it renders."""

@@ -72,6 +72,11 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _revision(resource_version: str) -> int:
+    """resourceVersion as a number where it is one (etcd revisions), else 0 (unknown)."""
+    return int(resource_version) if resource_version.isdigit() else 0
+
+
 def _digest(manifest: Manifest) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
@@ -80,18 +85,26 @@ def _digest(manifest: Manifest) -> str:
 class AppliedCache:
     """What was last applied per route, so unchanged children are not sent again."""
 
-    applied: dict[RouteKey, dict[ChildKey, tuple[str, Manifest]]] = field(default_factory=dict)
+    applied: dict[RouteKey, dict[ChildKey, tuple[str, Manifest, int]]] = field(default_factory=dict)
 
     def unchanged(self, route: RouteKey, manifest: Manifest) -> bool:
         seen = self.applied.get(route, {}).get(key_of(manifest))
         return seen is not None and seen[0] == _digest(manifest)
 
-    def remember(self, route: RouteKey, manifest: Manifest) -> None:
-        self.applied.setdefault(route, {})[key_of(manifest)] = (_digest(manifest), manifest)
+    def remember(self, route: RouteKey, manifest: Manifest, resource_version: str = "") -> None:
+        entry = (_digest(manifest), manifest, _revision(resource_version))
+        self.applied.setdefault(route, {})[key_of(manifest)] = entry
 
     def desired(self, route: RouteKey, child: ChildKey) -> Manifest | None:
         seen = self.applied.get(route, {}).get(child)
         return seen[1] if seen else None
+
+    def older_than_applied(self, route: RouteKey, child: ChildKey, resource_version: str) -> bool:
+        """An event from before the operator's last apply of this child (a stale view,
+        not a change by hand)."""
+        seen = self.applied.get(route, {}).get(child)
+        revision = _revision(resource_version)
+        return seen is not None and 0 < revision < seen[2]
 
     def keys(self, route: RouteKey) -> set[ChildKey]:
         return set(self.applied.get(route, {}))
@@ -173,7 +186,9 @@ class Reconciler:
             return None
         child = (str(body.get("apiVersion")), str(body.get("kind")), str(meta.get("name")))
         desired = self.cache.desired(key, child)
-        if desired is not None and (event_type == "DELETED" or drifted(desired, dict(body))):
+        stale = self.cache.older_than_applied(key, child, str(meta.get("resourceVersion", "")))
+        changed = event_type == "DELETED" or drifted(desired or {}, dict(body))
+        if desired is not None and not stale and changed:
             log.info("child changed by hand, restoring", extra={"route": owner, "child": child[1:]})
             self.cache.forget_child(key, child)
             self.metrics.drift.labels(kind=child[1]).inc()
@@ -334,7 +349,7 @@ class Reconciler:
                 failure = failure or result
                 continue
             self.metrics.applies.labels(kind=manifest["kind"]).inc()
-            self.cache.remember(key, manifest)
+            self.cache.remember(key, manifest, str(result["metadata"].get("resourceVersion", "")))
         if failure is not None:
             raise failure
 

@@ -107,7 +107,7 @@ async def test_status_refreshes_never_hold_back_urgent_work() -> None:
 
 
 def test_only_the_kube_module_talks_to_the_kubernetes_api() -> None:
-    """httpx and kubernetes are imported by hybridroute_operator.kube alone; kopf only by the
+    """HTTP clients and kubernetes are imported by hybridroute_operator.kube alone; kopf only by the
     kopf shell (handlers, cli)."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
@@ -119,7 +119,7 @@ def test_only_the_kube_module_talks_to_the_kubernetes_api() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module.split(".")[0]]
             for name in names:
-                if name in {"httpx", "kubernetes"} and rel != "kube.py":
+                if name in {"httpx", "aiohttp", "kubernetes"} and rel != "kube.py":
                     offenders.append(f"{rel}: {name}")
                 if name == "kopf" and rel not in {"handlers.py", "cli.py"}:
                     offenders.append(f"{rel}: {name}")
