@@ -332,6 +332,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         )
         kube = KubeApi(load_access(plane.kubeconfig))
         try:
+            await run_batch(plane, kube, ns, 1, "warm")  # operator started and watching
             one = await run_batch(plane, kube, ns, 1, "one")
             many = await run_batch(plane, kube, ns, args.routes, "many")
             prop = await propagation(plane, kube, ns, "one0", workdir, args.rounds)
