@@ -71,6 +71,7 @@ class Runtime:
         m = self.metrics
         route = state.policy.route
         m.threshold.labels(route).set(state.policy.complexity.threshold)
+        m.in_flight.labels(route).set_function(lambda: float(self.in_flight))
         fb = state.scorer.fallback_reason
         m.scorer_fallback.labels(route, state.scorer.requested).set(1 if fb else 0)
 
@@ -106,6 +107,7 @@ class Runtime:
             await previous.aclose()
         if old.policy.route != new.policy.route:
             self.metrics.threshold.remove(old.policy.route)
+            self.metrics.in_flight.remove(old.policy.route)
         self._publish(new)
         if (old.policy.shadow.max_concurrency, old.policy.shadow.queue_size) != (
             new.policy.shadow.max_concurrency,

@@ -158,9 +158,7 @@ class RouterApp:
                 429, "the router is at its in-flight limit; retry shortly", code="overloaded"
             )
             return await error(send, exc, request_id, [(b"retry-after", b"1")])
-        rt.in_flight += 1
-        gauge = rt.metrics.child(rt.metrics.in_flight, policy.route)
-        gauge.inc()
+        rt.in_flight += 1  # hybridroute_in_flight_requests reads this at scrape time
         try:
             try:
                 raw = await read_body(receive, policy.limits.max_body_bytes, h.content_length)
@@ -177,7 +175,6 @@ class RouterApp:
             await self._serve(ctx, send)
         finally:
             rt.in_flight -= 1
-            gauge.dec()
 
     async def _serve(self, ctx: RequestContext, send: Send) -> None:
         d = ctx.decision

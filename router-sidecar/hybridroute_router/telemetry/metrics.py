@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from hybridroute_router.telemetry.fast import FastCollector, FastCounter, FastHistogram, FastMetric
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 _SCORE_BUCKETS = tuple(i / 10 for i in range(1, 11))
@@ -19,14 +21,29 @@ _SCORE_BUCKETS = tuple(i / 10 for i in range(1, 11))
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._fast: list[FastMetric] = []
         self._define_traffic()
         self._define_routing()
         self._define_usage()
         self._define_operations()
+        self.registry.register(FastCollector(self._fast))
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def _counter(self, name: str, doc: str, labels: list[str]) -> Counter:
         return Counter(name, doc, labels, registry=self.registry)
+
+    def _fast_counter(self, name: str, doc: str, labels: list[str]) -> FastCounter:
+        """A per-request counter: lock-free (updated from the event loop only)."""
+        metric = FastCounter(name, doc, labels)
+        self._fast.append(metric)
+        return metric
+
+    def _fast_histogram(
+        self, name: str, doc: str, labels: list[str], buckets: tuple[float, ...]
+    ) -> FastHistogram:
+        metric = FastHistogram(name, doc, labels, buckets)
+        self._fast.append(metric)
+        return metric
 
     def _gauge(self, name: str, doc: str, labels: list[str]) -> Gauge:
         return Gauge(name, doc, labels, registry=self.registry)
@@ -37,24 +54,24 @@ class Metrics:
         return Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
 
     def _define_traffic(self) -> None:
-        self.requests = self._counter(
+        self.requests = self._fast_counter(
             "hybridroute_requests",
             "Requests answered, by routed model and outcome",
             ["route", "model", "version", "reason", "code"],
         )
-        self.request_duration = self._histogram(
+        self.request_duration = self._fast_histogram(
             "hybridroute_request_duration_seconds",
             "Time from request received to response fully sent",
             ["route", "model"],
             _LATENCY_BUCKETS,
         )
-        self.upstream_duration = self._histogram(
+        self.upstream_duration = self._fast_histogram(
             "hybridroute_upstream_duration_seconds",
             "Time from upstream request sent to response headers received",
             ["route", "model", "version", "outcome"],
             _LATENCY_BUCKETS,
         )
-        self.overhead = self._histogram(
+        self.overhead = self._fast_histogram(
             "hybridroute_router_overhead_seconds",
             "Time the router itself adds (request time minus upstream wait)",
             ["route"],
@@ -65,7 +82,7 @@ class Metrics:
         )
 
     def _define_routing(self) -> None:
-        self.decision_score = self._histogram(
+        self.decision_score = self._fast_histogram(
             "hybridroute_decision_score",
             "Complexity score of routed requests",
             ["route"],
@@ -97,17 +114,17 @@ class Metrics:
         )
 
     def _define_usage(self) -> None:
-        self.tokens = self._counter(
+        self.tokens = self._fast_counter(
             "hybridroute_tokens",
             "Tokens reported by upstreams",
             ["route", "model", "version", "kind"],
         )
-        self.cost = self._counter(
+        self.cost = self._fast_counter(
             "hybridroute_cost_usd",
             "Cost of answered requests from the policy's prices",
             ["route", "model", "version"],
         )
-        self.energy = self._counter(
+        self.energy = self._fast_counter(
             "hybridroute_energy_joules",
             "Energy of answered requests from the policy",
             ["route", "model", "version"],
