@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--peering", default="hybridroute-operator", help="kopf peering object (several replicas)"
     )
     p.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    p.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=60,
+        help="seconds before a silent peer is considered gone (a standby takes over)",
+    )
     p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics; 0 disables")
     p.add_argument("--metrics-host", default="0.0.0.0")  # noqa: S104
     p.add_argument("--health-port", type=int, default=8081, help="/healthz for probes; 0 disables")
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         max_parallel=args.max_parallel,
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port or None,
+        peering_lifetime_seconds=args.peering_lifetime,
     )
     liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     kopf.run(

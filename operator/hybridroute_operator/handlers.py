@@ -45,6 +45,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     options: Options = memo.options
     settings.posting.level = logging.WARNING
     settings.scanning.disabled = True
+    settings.peering.lifetime = options.peering_lifetime_seconds  # a dead peer's lease
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     runtime = Runtime(options, cluster_access(options))

@@ -31,6 +31,7 @@ class Options:
     metrics_port: int | None = 8080
     shutdown_grace_seconds: float = 10.0
     status_debounce_seconds: float = 0.5
+    peering_lifetime_seconds: int = 60
 
 
 class Runtime:

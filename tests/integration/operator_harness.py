@@ -87,15 +87,23 @@ class ManagedProcess:
 
 
 class OperatorProcess(ManagedProcess):
-    def __init__(self, plane: ControlPlane, namespace: str, workdir: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        namespace: str,
+        workdir: Path,
+        *extra: str,
+        name: str = "operator",
+    ) -> None:
         self.metrics_port = free_port()
+        peering = [] if any(a.startswith("--peering") for a in extra) else ["--standalone"]
         command = [
             str(BIN / "hybridroute-operator"),
             "--kubeconfig",
             str(plane.kubeconfig),
             "--namespace",
             namespace,
-            "--standalone",
+            *peering,
             "--metrics-host",
             "127.0.0.1",
             "--metrics-port",
@@ -108,7 +116,7 @@ class OperatorProcess(ManagedProcess):
             "1",
             *extra,
         ]
-        super().__init__("operator", command, workdir / "operator.log")
+        super().__init__(name, command, workdir / f"{name}.log")
 
     @property
     def metrics_url(self) -> str:

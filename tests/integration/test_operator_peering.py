@@ -1,0 +1,79 @@
+"""Several operator replicas with kopf peering: one works, the others stand by, and a
+standby takes over when the active one dies."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from hybridroute_localstack import ControlPlane, eventually
+from operator_harness import (
+    ROOT,
+    OperatorProcess,
+    apply,
+    condition,
+    get_json,
+    install_crd,
+    metric_value,
+    models_for,
+    route_manifest,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def ready(cluster: ControlPlane, namespace: str, route: str) -> bool:
+    found = condition(get_json(cluster, "hybridroute", route, "-n", namespace), "Ready")
+    return bool(found and found["status"] == "True")
+
+
+def test_standby_replica_takes_over_when_the_active_one_dies(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    namespace = f"peer-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    install_crd(cluster)
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "kopf-peering.yaml"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev", "--timeout=60s"
+    )
+    peering = {
+        "apiVersion": "kopf.dev/v1",
+        "kind": "KopfPeering",
+        "metadata": {"name": "hybridroute-operator", "namespace": namespace},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(peering))
+    args = ("--peering", "hybridroute-operator", "--peering-lifetime", "5")
+    active = OperatorProcess(
+        cluster, namespace, tmp_path, *args, "--priority", "10", name="active"
+    ).start()
+    eventually(
+        lambda: (
+            get_json(cluster, "kopfpeering", "hybridroute-operator", "-n", namespace) or {}
+        ).get("status"),
+        "the active replica registered in the peering",
+        timeout=30,
+    )
+    standby = OperatorProcess(
+        cluster, namespace, tmp_path, *args, "--priority", "1", name="standby"
+    ).start()
+    try:
+        apply(cluster, namespace, *models_for("first"), route_manifest("first", app="first"))
+        eventually(lambda: ready(cluster, namespace, "first"), "first route Ready", timeout=60)
+        # the standby starts paused (a higher-priority peer is alive) and did nothing
+        assert (metric_value(standby.metrics(), "hybridroute_operator_reconciles_total") or 0) == 0
+        assert (metric_value(active.metrics(), "hybridroute_operator_reconciles_total") or 0) > 0
+        active.kill()
+        apply(cluster, namespace, *models_for("second"), route_manifest("second", app="second"))
+        eventually(
+            lambda: ready(cluster, namespace, "second"),
+            "second route Ready, served by the standby",
+            timeout=90,
+        )
+        assert "Resuming operations" in standby.log_tail(400)
+    finally:
+        active.kill()
+        assert standby.stop() == 0
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
