@@ -39,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics; 0 disables")
     p.add_argument("--metrics-host", default="0.0.0.0")  # noqa: S104
     p.add_argument("--health-port", type=int, default=8081, help="/healthz for probes; 0 disables")
+    p.add_argument(
+        "--webhook-port",
+        type=int,
+        default=0,
+        help="serve the validating admission webhook on this port (0: off)",
+    )
+    p.add_argument(
+        "--webhook-host",
+        default="127.0.0.1",
+        help="name or IP by which the API server reaches the webhook (in its certificate)",
+    )
     p.add_argument("--resync-seconds", type=float, default=60.0)
     p.add_argument("--retry-seconds", type=float, default=5.0)
     p.add_argument("--max-parallel", type=int, default=16, help="routes reconciled at once")
@@ -70,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port or None,
         peering_lifetime_seconds=args.peering_lifetime,
+        webhook_port=args.webhook_port or None,
+        webhook_host=args.webhook_host,
     )
     liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     kopf.run(

@@ -13,12 +13,14 @@ from typing import Any
 
 import kopf
 
+from hybridroute_operator.admission import admission_problem
 from hybridroute_operator.api.constants import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 from hybridroute_operator.api.kinds import ENDPOINT_SLICE, WATCHED_CHILD_KINDS
 from hybridroute_operator.reconcile import SERVICE_NAME_LABEL
-from hybridroute_operator.runtime import Options, Runtime, cluster_access
+from hybridroute_operator.runtime import Options, Runtime, cluster_access, webhook_certificate
 
 registry = kopf.OperatorRegistry()
+WEBHOOK_CONFIGURATION = "hybridroute.inferensys.io"
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -48,6 +50,17 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.peering.lifetime = options.peering_lifetime_seconds  # a dead peer's lease
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    if options.webhook_port is not None:
+        cert_file, key_file = webhook_certificate(options)
+        settings.admission.server = kopf.WebhookServer(
+            addr=options.webhook_addr,
+            port=options.webhook_port,
+            host=options.webhook_host,
+            certfile=cert_file,
+            pkeyfile=key_file,
+            cafile=cert_file,
+        )
+        settings.admission.managed = WEBHOOK_CONFIGURATION
     runtime = Runtime(options, cluster_access(options))
     runtime.start()
     memo.runtime = runtime
@@ -61,6 +74,21 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.probe(id="operator", registry=registry)
 def probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     return _runtime(memo).health()
+
+
+@kopf.on.validate(
+    GROUP,
+    VERSION,
+    PLURAL,
+    registry=registry,
+    id="spec",
+    operations=["CREATE", "UPDATE"],
+    ignore_failures=True,  # the operator being down must not block applies
+)
+def validate_spec(spec: kopf.Spec, name: str | None, namespace: str | None, **_: Any) -> None:
+    problem = admission_problem(name or "", namespace or "", dict(spec))
+    if problem is not None:
+        raise kopf.AdmissionError(problem, code=422)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)

@@ -13,6 +13,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
+from hybridroute_operator.certs import self_signed
 from hybridroute_operator.kube import ClusterAccess, KubeApi, load_access
 from hybridroute_operator.metrics import OperatorMetrics
 from hybridroute_operator.queue import Coalescer
@@ -32,6 +33,10 @@ class Options:
     shutdown_grace_seconds: float = 10.0
     status_debounce_seconds: float = 0.5
     peering_lifetime_seconds: int = 60
+    webhook_port: int | None = None  # the validating admission webhook, off when None
+    webhook_host: str = "127.0.0.1"  # the name or IP the API server calls
+    webhook_addr: str = "0.0.0.0"  # noqa: S104 - where the webhook listens
+    webhook_dir: Path = Path("/tmp/hybridroute-webhook")  # noqa: S108 - an emptyDir in the Pod
 
 
 class Runtime:
@@ -91,6 +96,17 @@ class Runtime:
 
     def health(self) -> dict[str, Any]:
         return {"routes": len(self.reconciler.routes), "reconciling": self.queue.busy}
+
+
+def webhook_certificate(options: Options) -> tuple[Path, Path]:
+    """Write a fresh self-signed certificate for the webhook; (cert file, key file)."""
+    cert, key = self_signed([options.webhook_host])
+    options.webhook_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_file, key_file = options.webhook_dir / "tls.crt", options.webhook_dir / "tls.key"
+    cert_file.write_bytes(cert)
+    key_file.touch(mode=0o600)
+    key_file.write_bytes(key)
+    return cert_file, key_file
 
 
 def cluster_access(options: Options) -> ClusterAccess:
