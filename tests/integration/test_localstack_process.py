@@ -54,8 +54,14 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild.pid"
     script = f"sleep 600 & echo $! > {pid_file}; wait"
     component = start("parent", ["sh", "-c", script], tmp_path / "parent.log")
-    wait_until(component, pid_file.exists, "spawned its child", timeout=10)
-    grandchild = int(pid_file.read_text().strip() or "0")
+    # The shell creates the file before it writes the pid: wait for the whole line.
+    wait_until(
+        component,
+        lambda: pid_file.exists() and pid_file.read_text().endswith("\n"),
+        "spawned its child",
+        timeout=10,
+    )
+    grandchild = int(pid_file.read_text())
     assert process_alive(grandchild)
 
     component.stop(grace=5)
