@@ -90,6 +90,8 @@ class FakeUpstream:
     """The client address of each request (to see connection reuse)."""
     on_request: Callable[[dict[str, Any]], None] | None = None
     supports_logprobs: bool = True
+    rejects_logprobs: bool = False
+    """Answer 400 to any request that carries ``logprobs`` (a server without them)."""
     gzip: bool = False
     """Answer non-streaming requests gzip-compressed (even though asked for identity)."""
     gate: threading.Event | None = None
@@ -118,6 +120,10 @@ class FakeUpstream:
             self.on_request(req)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.rejects_logprobs and "logprobs" in req:
+            err = {"error": {"message": "logprobs is not supported", "type": "invalid_request"}}
+            await _send(send, 400, msgspec.json.encode(err))
+            return
         if self.status != 200:
             err = {"error": {"message": f"{self.name} failing", "type": "server_error"}}
             await _send(send, self.status, msgspec.json.encode(err))

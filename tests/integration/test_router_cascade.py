@@ -118,6 +118,28 @@ def test_small_answer_without_logprobs_is_kept_with_its_own_reason(
     assert raw.headers["x-hybridroute-reason"] == "confidence_unavailable"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_small_model_rejecting_logprobs_still_answers_with_the_clients_own_body(
+    tmp_path: Path, large: Any, small: Any, stream: bool
+) -> None:
+    small[0].rejects_logprobs = True
+    doc = cascade_doc(large, small, tmp_path, "buffer")
+    with running_router(doc, tmp_path) as r:
+        raw = r.openai().chat.completions.with_raw_response.create(
+            model="hybrid", messages=SIMPLE, stream=stream
+        )
+        if stream:
+            text = "".join(c.choices[0].delta.content or "" for c in raw.parse())
+        else:
+            text = raw.parse().choices[0].message.content
+    assert raw.http_response.status_code == 200
+    assert text == "small answer"
+    assert raw.headers["x-hybridroute-reason"] == "confidence_unavailable"
+    assert "logprobs" in small[0].requests[0]
+    assert "logprobs" not in small[0].requests[1]
+    assert large[0].requests == []
+
+
 def test_legacy_completions_cascade_with_integer_logprobs(
     tmp_path: Path, large: Any, small: Any
 ) -> None:

@@ -96,6 +96,10 @@ async def cascade(ctx: RequestContext, send: Send) -> Sent:
     """
     small_body, wanted = _with_logprobs(ctx)
     call = await call_with_fallback(ctx, candidates(ctx, "small"), _encoder(small_body))
+    if not wanted and call.cand.role == "small" and 400 <= call.resp.status < 500:
+        # The small server refused the logprobs the cascade added (the client did not
+        # ask for them): ask again with the client's own body, without a cascade.
+        return await _without_logprobs(ctx, send, call)
     if call.cand.role != "small" or call.resp.status != 200:  # fell back, or client error
         reason, degraded = _fallback_reason(ctx, call)
         ctx.response_started = time.perf_counter()
@@ -146,6 +150,20 @@ async def cascade(ctx: RequestContext, send: Send) -> Sent:
     sent = await send_body(ctx, send, call.cand, 200, headers, data, reason, degraded)
     sent.parsed = parsed
     return sent
+
+
+async def _without_logprobs(ctx: RequestContext, send: Send, refused: Call) -> Sent:
+    with contextlib.suppress(UpstreamError):
+        await refused.resp.read()  # small error body: keeps the connection reusable
+    call = await call_with_fallback(ctx, candidates(ctx, "small"), _encoder(ctx.body))
+    if call.fallback:
+        reason, degraded = _fallback_reason(ctx, call)
+    else:
+        reason, degraded = Reason.CONFIDENCE_UNAVAILABLE.value, False
+    ctx.response_started = time.perf_counter()
+    if ctx.stream and call.resp.status == 200:
+        return await send_stream(ctx, send, call.resp, call.cand, reason, degraded)
+    return await send_buffered(ctx, send, call.resp, call.cand, reason, degraded)
 
 
 async def forward_large_after_small_failed(ctx: RequestContext, send: Send) -> Sent:
