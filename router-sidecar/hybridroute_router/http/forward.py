@@ -66,29 +66,34 @@ async def call_with_fallback(
     for index, cand in enumerate(cands):
         breaker = cand.client.breaker
         now = time.monotonic()
+        probe = breaker.state(now) == "half-open"
         if not breaker.allow(now):
             skipped += 1
             continue
-        for attempt in range(attempts):
-            if attempt:
-                if not rt.budget.try_spend(time.monotonic()):
+        try:
+            for attempt in range(attempts):
+                if attempt:
+                    if not rt.budget.try_spend(time.monotonic()):
+                        break
+                    m.child(m.retries, route, cand.role, cand.version).inc()
+                outcome, resp = await _attempt(ctx, cand, encode(cand))
+                now = time.monotonic()
+                if resp is not None and outcome == "ok":
+                    if breaker.success():  # the probe worked: the circuit is closed again
+                        m.child(m.circuit_open, route, cand.role, cand.version).set(0)
+                    if index > 0:
+                        m.child(m.fallbacks, route, cands[0].role, cand.role).inc()
+                    return Call(resp, cand, index > 0)
+                last = outcome
+                if outcome == "rate_limited":
+                    breaker.success()  # alive but busy: try the other model, not again here
                     break
-                m.child(m.retries, route, cand.role, cand.version).inc()
-            outcome, resp = await _attempt(ctx, cand, encode(cand))
-            now = time.monotonic()
-            if resp is not None and outcome == "ok":
-                if breaker.success():  # the probe worked: the circuit is closed again
-                    m.child(m.circuit_open, route, cand.role, cand.version).set(0)
-                if index > 0:
-                    m.child(m.fallbacks, route, cands[0].role, cand.role).inc()
-                return Call(resp, cand, index > 0)
-            last = outcome
-            if outcome == "rate_limited":
-                breaker.success()  # alive but busy: try the other model, not again here
-                break
-            breaker.failure(now)
-            if outcome == "timeout" or breaker.is_open(now):
-                break
+                breaker.failure(now)
+                if outcome == "timeout" or breaker.is_open(now):
+                    break
+        finally:
+            if probe:  # cancelled or failed inside the router: let another probe go
+                breaker.release()
         m.child(m.circuit_open, route, cand.role, cand.version).set(
             1 if breaker.is_open(time.monotonic()) else 0
         )

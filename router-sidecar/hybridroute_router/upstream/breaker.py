@@ -36,6 +36,11 @@ class CircuitBreaker:
         self._probing = True
         return True
 
+    def release(self) -> None:
+        """End a probe that recorded neither success nor failure (the request was
+        cancelled or failed in the router itself), so another probe may go out."""
+        self._probing = False
+
     def is_open(self, now: float) -> bool:
         """Open, or half-open with its probe already out: callers should avoid it."""
         state = self.state(now)
