@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 from hybridroute_policy import Policy, PolicyError, load_policy, parse_policy
@@ -73,11 +75,32 @@ def parser() -> argparse.ArgumentParser:
         help="head sampling ratio for root spans when tracing is on",
     )
     p.add_argument(
-        "--no-trust-request-id",
-        action="store_true",
-        help="always generate request ids, ignoring x-request-id",
+        "--trust-request-id",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="use the client's x-request-id as the request id (off: always generate ids)",
+    )
+    p.add_argument(
+        "--hash-key-file",
+        default=os.environ.get("HYBRIDROUTE_HASH_KEY_FILE"),
+        metavar="PATH",
+        help="secret that keys the sticky version hash and the prompt HMAC in the logs "
+        "(default $HYBRIDROUTE_HASH_KEY_FILE; none: a per-process key, no prompt HMAC)",
     )
     return p
+
+
+def read_hash_key(path: str | None) -> bytes | None:
+    """The secret of ``--hash-key-file`` (surrounding whitespace removed), or None."""
+    if not path:
+        return None
+    try:
+        key = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise SystemExit(f"hybridroute-router: cannot read --hash-key-file: {exc}") from exc
+    if len(key) < 16:
+        raise SystemExit("hybridroute-router: --hash-key-file must hold at least 16 bytes")
+    return key
 
 
 def _split_configmap(value: str) -> tuple[str, str]:
@@ -117,7 +140,11 @@ def build_app(args: argparse.Namespace) -> RouterApp:
         state = build_state(policy, source=source)
     except (PolicyError, httpx.HTTPError, RuntimeError) as exc:
         raise SystemExit(f"hybridroute-router: cannot start: {exc}") from exc
-    options = Options(decision_log=args.decision_log, trust_request_id=not args.no_trust_request_id)
+    options = Options(
+        decision_log=args.decision_log,
+        trust_request_id=args.trust_request_id,
+        hash_key=read_hash_key(args.hash_key_file),
+    )
     tracing = Tracing(build_provider(args.otel_exporter, args.trace_sample_ratio))
     rt = Runtime(state, options=options, tracing=tracing)
     reloader = Reloader(rt)

@@ -4,7 +4,9 @@ retry budget, the shadow mirror and the memory of recent requests."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -25,8 +27,12 @@ class Options:
 
     decision_log: str | None = None
     """'-' or None: stdout; 'off': no decision log; else a JSONL path."""
-    trust_request_id: bool = True
-    """Use the client's x-request-id / x-hybridroute-request-id when it is sane."""
+    trust_request_id: bool = False
+    """Use the client's x-request-id / x-hybridroute-request-id when it is sane (off by
+    default: a client could otherwise reuse another request's id)."""
+    hash_key: bytes | None = None
+    """The operator's secret (``--hash-key-file``): keys the sticky version hash, shared
+    by replicas so a retry is sticky on any of them. None: a per-process random key."""
 
 
 class Runtime:
@@ -39,6 +45,10 @@ class Runtime:
         tracing: Tracing | None = None,
     ) -> None:
         self.options = options or Options()
+        self.sticky_key = hashlib.blake2b(
+            self.options.hash_key or os.urandom(32), digest_size=32, person=b"sticky"
+        ).digest()
+        """Keys the sticky-version hash: clients cannot choose a version by their id."""
         self.holder = StateHolder(state)
         self.metrics = metrics or Metrics()
         self.tracing = tracing or Tracing()

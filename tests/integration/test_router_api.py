@@ -41,8 +41,8 @@ def small() -> Iterator[tuple[FakeUpstream, str]]:
         yield up, s.url
 
 
-def router(tmp_path: Path, large: Any, small: Any, **sections: Any) -> Any:
-    return running_router(policy_doc(large[1], {"v1": small[1]}, **sections), tmp_path)
+def router(tmp_path: Path, large: Any, small: Any, *args: str, **sections: Any) -> Any:
+    return running_router(policy_doc(large[1], {"v1": small[1]}, **sections), tmp_path, *args)
 
 
 def test_simple_chat_goes_to_small_with_routing_headers_and_model_rewrite(
@@ -124,13 +124,29 @@ def test_unknown_request_fields_pass_through_to_the_upstream(
     assert sent["temperature"] == 0.2
 
 
-def test_client_request_id_is_kept_and_forwarded(tmp_path: Path, large: Any, small: Any) -> None:
-    with router(tmp_path, large, small) as r:
+def test_client_request_id_is_kept_and_forwarded_when_trusted(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    with router(tmp_path, large, small, "--trust-request-id") as r:
         raw = r.openai().chat.completions.with_raw_response.create(
             model="hybrid", messages=SIMPLE, extra_headers={"x-request-id": "abc-123"}
         )
     assert raw.headers["x-hybridroute-request-id"] == "abc-123"
     assert small[0].headers[-1]["x-request-id"] == "abc-123"
+
+
+def test_client_request_id_is_ignored_by_default(tmp_path: Path, large: Any, small: Any) -> None:
+    with router(tmp_path, large, small) as r:
+        client = r.openai()
+        ids = [
+            client.chat.completions.with_raw_response.create(
+                model="hybrid", messages=SIMPLE, extra_headers={"x-request-id": "abc-123"}
+            ).headers["x-hybridroute-request-id"]
+            for _ in range(2)
+        ]
+    assert "abc-123" not in ids
+    assert ids[0] != ids[1]
+    assert small[0].headers[-1]["x-request-id"] == ids[1]
 
 
 def test_tier_header_is_ignored_unless_the_policy_trusts_it(
@@ -328,7 +344,7 @@ def test_versions_split_by_weight_stick_per_request_id_and_skip_unready_ones(
         doc = policy_doc(
             large[1], {"stable": small[1], "canary": c.url}, weights={"stable": 50, "canary": 50}
         )
-        with router(tmp_path, large, small) as r:
+        with router(tmp_path, large, small, "--trust-request-id") as r:
             r.write_policy(doc)
             client = r.openai()
 

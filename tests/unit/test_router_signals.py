@@ -98,6 +98,14 @@ def test_versions_are_chosen_by_weight() -> None:
     assert 0.08 < counts["canary"] / 20_000 < 0.12
 
 
+def test_keyed_sticky_bucket_is_stable_but_not_the_unkeyed_one() -> None:
+    ids = [f"id-{i}" for i in range(200)]
+    keyed = [sticky_bucket(i, b"k" * 32) for i in ids]
+    assert keyed == [sticky_bucket(i, b"k" * 32) for i in ids]
+    assert keyed != [sticky_bucket(i) for i in ids]
+    assert keyed != [sticky_bucket(i, b"j" * 32) for i in ids]
+
+
 def test_version_choice_is_sticky_per_request_id() -> None:
     versions = _versions(("stable", 50, True), ("canary", 50, True))
     first = [choose_version(versions, sticky_bucket(f"id-{i}")) for i in range(200)]

@@ -8,9 +8,13 @@ from collections.abc import Collection, Sequence
 from hybridroute_policy import SmallVersion
 
 
-def sticky_bucket(key: str) -> int:
-    """A stable bucket in [0, 10000) for a request id: the same id picks the same version."""
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+def sticky_bucket(key: str, secret: bytes = b"") -> int:
+    """A stable bucket in [0, 10000) for a request id: the same id picks the same version.
+    With a ``secret`` (at most 64 bytes) the bucket cannot be predicted from the id, so a
+    client cannot pick a version by choosing its id."""
+    digest = hashlib.blake2b(
+        key.encode("utf-8", "surrogatepass"), digest_size=8, key=secret
+    ).digest()
     return int.from_bytes(digest, "big") % 10_000
 
 

@@ -87,6 +87,7 @@ def signals_for(
     scores: dict[str, float],
     request_id: str,
     h: RequestHeaders,
+    sticky_key: bytes = b"",
 ) -> Signals:
     policy = state.policy
     tier = resolve_tier(
@@ -101,7 +102,7 @@ def signals_for(
         score=scores.get(state.scorer.scorer.name, scores["heuristic"]),
         tier=tier,
         tier_rule=tier_rule(policy.tiers, tier),
-        bucket=sticky_bucket(request_id),
+        bucket=sticky_bucket(request_id, sticky_key),
         stream=parsed.stream,
         unavailable_versions=[n for n, c in state.small.items() if c.breaker.is_open(now)],
         scores=scores,
@@ -161,7 +162,7 @@ def build_context(
     t0: float,
     h: RequestHeaders,
 ) -> RequestContext:
-    signals = signals_for(state, parsed, scores, request_id, h)
+    signals = signals_for(state, parsed, scores, request_id, h, rt.sticky_key)
     root = context = None
     if rt.tracing.enabled:
         decision, root, context = _traced_decision(rt, state, signals, request_id, h)
