@@ -102,9 +102,10 @@ class Response:
         """Headers are in and give neither a length nor chunked framing."""
         if not self.head.done() or self.error is not None:
             return False
-        return self.header(b"content-length") is None and b"chunked" not in (
-            self.header(b"transfer-encoding") or b""
-        ).lower()
+        return (
+            self.header(b"content-length") is None
+            and b"chunked" not in (self.header(b"transfer-encoding") or b"").lower()
+        )
 
     # connection events ---------------------------------------------------------
     def fail(self, error: UpstreamError) -> None:
