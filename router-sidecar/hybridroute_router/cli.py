@@ -159,6 +159,7 @@ def build_app(args: argparse.Namespace) -> RouterApp:
         cm = ConfigMapWatcher(access, namespace, name, reloader)
         startup.append(cm.start)
         shutdown.append(cm.stop)
+    shutdown.append(reloader.stop)
     return RouterApp(rt, on_startup=startup, on_shutdown=shutdown)
 
 

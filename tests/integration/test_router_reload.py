@@ -117,6 +117,26 @@ def test_invalid_policy_is_rejected_and_the_last_good_one_keeps_serving(
     assert resp.json()["choices"][0]["message"]["content"] == "answer from up1"
 
 
+def test_a_policy_rejected_for_a_missing_key_file_applies_once_the_file_appears(
+    tmp_path: Path, upstreams: Any
+) -> None:
+    (_, large_url), (_, url1), _ = upstreams
+    key = tmp_path / "large.key"
+    with running_router(policy_doc(large_url, {"v1": url1}), tmp_path) as r:
+        keyed = policy_doc(large_url, {"v1": url1})
+        keyed["large"]["upstream"]["apiKey"] = {"file": str(key)}
+        r.write_policy(keyed)
+        wait_for(
+            lambda: (
+                'hybridroute_policy_reloads_total{outcome="rejected",source="file"} 1.0'
+                in httpx.get(f"{r.url}/metrics").text
+            )
+        )
+        assert ready_digest(r.url) != digest(keyed)
+        key.write_text("sk-test\n")  # the Secret is mounted late; the file is unchanged
+        wait_for(lambda: ready_digest(r.url) == digest(keyed), timeout=15)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
