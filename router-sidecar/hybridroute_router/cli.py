@@ -150,15 +150,21 @@ def build_app(args: argparse.Namespace) -> RouterApp:
     reloader = Reloader(rt)
     startup: list[Hook] = []
     shutdown: list[Hook] = []
-    if args.policy:
-        watcher = FileWatcher(args.policy, reloader, interval=args.reload_interval)
-        watcher.prime()
-        startup.append(watcher.start)
-        shutdown.append(watcher.stop)
+    cm: ConfigMapWatcher | None = None
     if access is not None:
         cm = ConfigMapWatcher(access, namespace, name, reloader)
         startup.append(cm.start)
         shutdown.append(cm.stop)
+    if args.policy:
+        watcher = FileWatcher(
+            args.policy,
+            reloader,
+            interval=args.reload_interval,
+            defer_to=(lambda: cm.healthy) if cm is not None else None,
+        )
+        watcher.prime()
+        startup.insert(0, watcher.start)
+        shutdown.append(watcher.stop)
     shutdown.append(reloader.stop)
     return RouterApp(rt, on_startup=startup, on_shutdown=shutdown)
 

@@ -104,6 +104,16 @@ def test_configmap_overrides_the_mounted_file_fallback(
     args = ("--policy-configmap", f"{ns}/p", "--kubeconfig", str(control_plane.kubeconfig))
     with running_router(from_file, tmp_path, *args) as r:
         wait_for(lambda: ready(r.url)["policy"] == digest(from_cm), timeout=30)
+        # a late kubelet update of the mounted copy must not roll the API's policy back
+        r.write_policy(policy_doc(large, {"v1": s1}, complexity={"threshold": 0.2}))
+        wait_for(
+            lambda: (
+                'hybridroute_policy_reloads_total{outcome="ignored",source="file"} 1.0'
+                in httpx.get(f"{r.url}/metrics").text
+            ),
+            timeout=30,
+        )
+        assert ready(r.url)["policy"] == digest(from_cm)
     missing = ("--policy-configmap", f"{ns}/absent", "--kubeconfig", str(control_plane.kubeconfig))
     with running_router(from_file, tmp_path, *missing) as r:
         resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)

@@ -39,6 +39,8 @@ class ConfigMapWatcher:
         self.source = f"configmap/{namespace}/{name}"
         self._task: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
+        self.healthy = False
+        """The ConfigMap was read and the watch is following it (the file defers to it)."""
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -61,11 +63,13 @@ class ConfigMapWatcher:
         resp = await client.get(path, headers=self.access.headers())
         if resp.status_code == 404:
             log.warning("%s not found; keeping the current policy", self.source)
+            self.healthy = False
             return None
         resp.raise_for_status()
         obj = resp.json()
         await self._apply(obj)
         self.synced.set()
+        self.healthy = True
         return str(obj["metadata"]["resourceVersion"])
 
     async def watch(self, client: httpx.AsyncClient, version: str | None) -> None:
@@ -94,6 +98,7 @@ class ConfigMapWatcher:
                     self.synced.set()
                 elif kind == "DELETED":
                     log.warning("%s deleted; keeping the current policy", self.source)
+                    self.healthy = False
 
     async def _run(self) -> None:
         backoff = 0.5
@@ -106,6 +111,7 @@ class ConfigMapWatcher:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    self.healthy = False
                     log.warning("%s: %s; retrying in %.1fs", self.source, exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)

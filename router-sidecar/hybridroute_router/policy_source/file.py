@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from hybridroute_router.policy_source.reloader import Reloader
@@ -15,11 +16,24 @@ log = logging.getLogger("hybridroute.router.policy")
 
 
 class FileWatcher:
-    def __init__(self, path: str | Path, reloader: Reloader, *, interval: float = 1.0) -> None:
+    """``defer_to``: while it returns True (the ConfigMap watch is healthy), file changes
+    are not applied: a mounted copy lags the API and could roll a newer policy back. The
+    change is applied once ``defer_to`` turns False, if the file still differs."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        reloader: Reloader,
+        *,
+        interval: float = 1.0,
+        defer_to: Callable[[], bool] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.reloader = reloader
         self.interval = interval
+        self.defer_to = defer_to
         self._stamp: tuple[int, int, int] | None = None
+        self._ignored: tuple[int, int, int] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def _stat(self) -> tuple[int, int, int] | None:
@@ -36,6 +50,14 @@ class FileWatcher:
     async def check(self) -> None:
         stamp = self._stat()
         if stamp is None or stamp == self._stamp:
+            return
+        if self.defer_to is not None and self.defer_to():
+            if stamp != self._ignored:  # counted once per change
+                self._ignored = stamp
+                self.reloader.rt.metrics.reloads.labels("file", "ignored").inc()
+                log.info(
+                    "policy file %s changed; ignored while the ConfigMap is followed", self.path
+                )
             return
         self._stamp = stamp
         try:
