@@ -51,9 +51,15 @@ def _unit(text: str, salt: str) -> float:
 
 
 def options(prompt: str) -> list[str]:
-    """The option letters a question lists, in order (``A``..``D`` for MMLU)."""
-    found = _OPTION.findall(prompt)
-    return list(dict.fromkeys(found)) or ["A", "B", "C", "D"]
+    """The option letters a question lists: ``A``, ``B``, ... as long as each is there
+    (``A``..``D`` for MMLU; a stray ``I.`` line in a question's text is not an option)."""
+    found = set(_OPTION.findall(prompt))
+    letters: list[str] = []
+    for letter in "ABCDEFGHIJ":
+        if letter not in found:
+            break
+        letters.append(letter)
+    return letters if len(letters) >= 2 else ["A", "B", "C", "D"]
 
 
 def answer_key(prompt: str) -> str:
