@@ -91,6 +91,8 @@ class FakeUpstream:
     on_request: Callable[[dict[str, Any]], None] | None = None
     supports_logprobs: bool = True
     rejects_logprobs: bool = False
+    split_usage: bool = False
+    """Streaming: send the usage event in two writes, split inside its JSON."""
     """Answer 400 to any request that carries ``logprobs`` (a server without them)."""
     gzip: bool = False
     """Answer non-streaming requests gzip-compressed (even though asked for identity)."""
@@ -222,17 +224,22 @@ class FakeUpstream:
                 "completion_tokens": len(words),
                 "total_tokens": 10 + len(words),
             }
-            await _event(
-                send,
-                {
-                    "id": f"cmpl-{self.name}",
-                    "created": 1,
-                    "model": req.get("model", ""),
-                    "object": "chat.completion.chunk",
-                    "choices": [],
-                    "usage": usage,
-                },
-            )
+            event = {
+                "id": f"cmpl-{self.name}",
+                "created": 1,
+                "model": req.get("model", ""),
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": usage,
+            }
+            if self.split_usage:
+                body = b"data: " + msgspec.json.encode(event) + b"\n\n"
+                cut = body.index(b'"usage"') + 3
+                await send({"type": "http.response.body", "body": body[:cut], "more_body": True})
+                await asyncio.sleep(0.05)  # two TCP writes: the router reads two chunks
+                await send({"type": "http.response.body", "body": body[cut:], "more_body": True})
+            else:
+                await _event(send, event)
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
 

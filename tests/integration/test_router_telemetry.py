@@ -14,7 +14,14 @@ from hybridroute_router.telemetry.tracing import Tracing
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    metrics_with,
+    policy_doc,
+    running_router,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +187,22 @@ def test_streamed_usage_is_counted(tmp_path: Path, large: Any, small: Any) -> No
         'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"} 3.0'
         in text
     )
+
+
+def test_streamed_usage_split_across_network_chunks_is_counted(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    small[0].split_usage = True
+    with running_router(policy_doc(large[1], {"v1": small[1]}), tmp_path) as r:
+        stream = r.openai().chat.completions.create(
+            model="hybrid", messages=SIMPLE, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = list(stream)
+        needle = 'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"}'
+        text = metrics_with(r.url, 'hybridroute_requests_total{code="200"')
+    assert chunks[-1].usage is not None
+    assert f"{needle} 3.0" in text
+    assert 'hybridroute_tokens_total{kind="prompt",model="small",route="test",version="v1"} 10.0' in text
 
 
 def test_real_prometheus_scrapes_the_router_metrics(

@@ -47,7 +47,7 @@ class Sent:
     body: bytes | None = None
     """Non-streaming body (for usage and the shadow comparison)."""
     usage_chunk: bytes | None = None
-    """Streaming: the last chunk that carried a usage object."""
+    """Streaming: the last complete SSE events that carried a usage object."""
     chunks: list[bytes] | None = None
     """Streaming: every chunk, kept only for a request sampled for shadowing."""
     parsed: Any = None
@@ -130,10 +130,17 @@ async def send_stream(
         if ctx.receive is not None
         else None
     )
+    tail = b""  # an SSE event split across network chunks is parsed once complete
     try:
         while (chunk := await resp.next_chunk()) is not None:
-            if b'"usage"' in chunk:
-                sent.usage_chunk = chunk
+            if tail or not chunk.endswith(b"\n\n"):
+                complete, tail = split_events(tail + chunk)
+                if len(tail) > _MAX_TAIL:  # no usage event is that long
+                    tail = b""
+            else:
+                complete = chunk
+            if b'"usage"' in complete:
+                sent.usage_chunk = complete
             if kept is not None:
                 kept.append(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -154,6 +161,8 @@ async def send_stream(
         )
         sent.status = 599  # recorded as a failed stream; the client already has 200
     finally:
+        if b'"usage"' in tail:  # a last event without its blank line
+            sent.usage_chunk = tail
         resp.close()
         if watcher is not None:
             watcher.cancel()  # not awaited: that would tie this frame to its traceback
@@ -167,6 +176,17 @@ async def _close_on_disconnect(receive: Receive, resp: Response) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     resp.close()
+
+
+_MAX_TAIL = 65536
+
+
+def split_events(data: bytes) -> tuple[bytes, bytes]:
+    """(the complete SSE events, the incomplete rest) of a piece of an SSE stream."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\n\r\n")
+    end = max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
+    return data[:end], data[end:]
 
 
 def sse_events(data: bytes) -> list[Any]:
