@@ -198,11 +198,11 @@ def test_streamed_usage_split_across_network_chunks_is_counted(
             model="hybrid", messages=SIMPLE, stream=True, stream_options={"include_usage": True}
         )
         chunks = list(stream)
-        needle = 'hybridroute_tokens_total{kind="completion",model="small",route="test",version="v1"}'
         text = metrics_with(r.url, 'hybridroute_requests_total{code="200"')
+    series = 'hybridroute_tokens_total{{kind="{}",model="small",route="test",version="v1"}}'
     assert chunks[-1].usage is not None
-    assert f"{needle} 3.0" in text
-    assert 'hybridroute_tokens_total{kind="prompt",model="small",route="test",version="v1"} 10.0' in text
+    assert f"{series.format('completion')} 3.0" in text
+    assert f"{series.format('prompt')} 10.0" in text
 
 
 def test_real_prometheus_scrapes_the_router_metrics(
