@@ -15,7 +15,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    metrics_with,
+    policy_doc,
+    running_router,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -274,7 +281,7 @@ def test_health_readiness_and_metrics_endpoints(tmp_path: Path, large: Any, smal
     assert "hybridroute_router_overhead_seconds_bucket" in text
 
 
-def test_a_client_leaving_mid_stream_releases_the_request_at_once(
+def test_a_client_leaving_mid_stream_releases_the_request_at_once_and_is_counted_as_499(
     tmp_path: Path, large: Any, small: Any
 ) -> None:
     gate = threading.Event()  # the upstream holds the rest of its stream
@@ -291,6 +298,12 @@ def test_a_client_leaving_mid_stream_releases_the_request_at_once(
             # the client is gone while the upstream still holds its stream open
             wait_for(lambda: f"{gauge} 0.0" in httpx.get(f"{r.url}/metrics").text)
             assert not gate.is_set()
+            text = metrics_with(r.url, 'hybridroute_requests_total{code="4')
+            assert (
+                'hybridroute_requests_total{code="499",model="small",'
+                'reason="complexity_below_threshold",route="test",version="v1"} 1.0'
+            ) in text
+            assert 'code="599"' not in text
     finally:
         gate.set()
 

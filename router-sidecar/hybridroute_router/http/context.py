@@ -35,4 +35,6 @@ class RequestContext:
     root_span: Any = None
     upstream_seconds: float = 0.0
     response_started: float = 0.0
+    client_gone: bool = False
+    """The client disconnected while its answer was being sent."""
     extra: dict[str, Any] = field(default_factory=dict)

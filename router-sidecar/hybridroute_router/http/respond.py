@@ -19,6 +19,11 @@ from hybridroute_router.upstream.http1 import Response, UpstreamError
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
+CLIENT_CLOSED = 499
+"""The ``code`` label of a stream the client left before its end (as nginx logs it)."""
+UPSTREAM_STREAM_FAILED = 599
+"""The ``code`` label of a stream the upstream broke after it started."""
+
 _DROP = frozenset(
     {
         b"content-length",
@@ -126,7 +131,7 @@ async def send_stream(
     sent = Sent(resp.status, cand.role, cand.version, reason, degraded)
     kept = sent.chunks = [] if ctx.extra.get("shadow") else None
     watcher = (
-        asyncio.get_running_loop().create_task(_close_on_disconnect(ctx.receive, resp))
+        asyncio.get_running_loop().create_task(_close_on_disconnect(ctx, ctx.receive, resp))
         if ctx.receive is not None
         else None
     )
@@ -146,6 +151,9 @@ async def send_stream(
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except UpstreamError as exc:
         resp.close()
+        if ctx.client_gone:  # nobody to tell: not an upstream failure either
+            sent.status = CLIENT_CLOSED
+            return sent
         event = _encoder.encode(
             {
                 "error": {
@@ -159,7 +167,7 @@ async def send_stream(
         await send(
             {"type": "http.response.body", "body": b"data: " + event + b"\n\n", "more_body": True}
         )
-        sent.status = 599  # recorded as a failed stream; the client already has 200
+        sent.status = UPSTREAM_STREAM_FAILED  # the client already has 200
     finally:
         if b'"usage"' in tail:  # a last event without its blank line
             sent.usage_chunk = tail
@@ -170,11 +178,12 @@ async def send_stream(
     return sent
 
 
-async def _close_on_disconnect(receive: Receive, resp: Response) -> None:
+async def _close_on_disconnect(ctx: RequestContext, receive: Receive, resp: Response) -> None:
     """When the client goes away mid-stream, close the upstream exchange: the model
     server stops generating and the stream loop ends at once."""
     while (await receive())["type"] != "http.disconnect":
         pass
+    ctx.client_gone = True
     resp.close()
 
 
