@@ -1,0 +1,175 @@
+"""Pieces of the whole-stack tests: replay model servers as processes, the HybridRoute
+that points at them, and asking MMLU questions through the router with the openai SDK."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+from hybridroute_localstack import ControlPlane, eventually
+from hybridroute_localstack.probe import free_port
+from operator_harness import ManagedProcess, get_json, http_text
+from replay_book import Outcome, ReplayBook, Role, grade
+
+REPLAY_SERVER = Path(__file__).resolve().with_name("replay_server.py")
+HEADERS = ("x-hybridroute-model", "x-hybridroute-version", "x-hybridroute-reason")
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+class ReplayProcess(ManagedProcess):
+    """``replay_server.py --role ROLE`` on a free loopback port."""
+
+    def __init__(self, role: Role, workdir: Path) -> None:
+        self.role = role
+        self.port = free_port()
+        command = [
+            sys.executable,
+            str(REPLAY_SERVER),
+            "--role",
+            role,
+            "--model",
+            f"replay-{role}",
+            "--port",
+            str(self.port),
+        ]
+        super().__init__(f"replay-{role}", command, workdir / f"replay-{role}.log")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def requests(self) -> int:
+        stats: dict[str, Any] = json.loads(http_text(f"http://127.0.0.1:{self.port}/replay/stats"))
+        return int(stats["requests"])
+
+    def start(self) -> ReplayProcess:
+        super().start()
+        eventually(
+            lambda: self.running and self.requests() >= 0,
+            f"{self.name} answering on port {self.port}",
+            timeout=30,
+        )
+        return self
+
+
+def hybridroute(
+    name: str, public_model: str, large_url: str, small_url: str, threshold: float
+) -> dict[str, Any]:
+    """A HybridRoute whose models are external URLs (the loopback replay servers), routed
+    by the shipped learned scorer."""
+    return {
+        "apiVersion": "inferensys.io/v1alpha1",
+        "kind": "HybridRoute",
+        "metadata": {"name": name},
+        "spec": {
+            "large": {"model": "replay-large", "endpoint": {"url": large_url}},
+            "small": {
+                "model": "replay-small",
+                "versions": [{"name": "v1", "weight": 100, "endpoint": {"url": small_url}}],
+            },
+            "policy": {
+                "publicModel": public_model,
+                "complexity": {"threshold": threshold, "scorer": "learned"},
+            },
+            "router": {"replicas": 1},
+        },
+    }
+
+
+def patch_policy(
+    plane: ControlPlane, namespace: str, name: str, policy: dict[str, Any], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``kubectl patch`` of ``spec.policy``, a JSON merge patch (``None`` removes a key)."""
+    patch = json.dumps({"spec": {"policy": policy}})
+    return plane.kubectl(
+        "patch", "hybridroute", name, "-n", namespace, "--type=merge", "-p", patch, check=check
+    )
+
+
+def conditions(plane: ControlPlane, namespace: str, name: str) -> dict[str, str]:
+    """``{type: status}`` of the route's conditions, once its status observes the latest
+    generation (empty before)."""
+    obj = get_json(plane, "hybridroute", name, "-n", namespace)
+    if obj is None:
+        return {}
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"]["generation"]:
+        return {}
+    return {c["type"]: c["status"] for c in status.get("conditions") or []}
+
+
+def sample(book: ReplayBook, n: int, seed: int) -> list[Outcome]:
+    """``n`` recorded questions drawn at random (fixed seed) from every subject."""
+    return random.Random(seed).sample(book.outcomes(), n)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One question answered through the router."""
+
+    question: Outcome
+    text: str
+    headers: dict[str, str]
+    logprobs: bool = False
+    """The answer carried logprobs."""
+
+    @property
+    def role(self) -> Role:
+        """Which model answered, as the router says."""
+        return "large" if self.headers["x-hybridroute-version"] == "large" else "small"
+
+    @property
+    def quality(self) -> float:
+        """The answer graded against the question's key (from the text alone)."""
+        return grade(self.question.prompt, self.text)
+
+
+def ask(client: openai.OpenAI, model: str, question: Outcome) -> Answer:
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": question.prompt}], max_tokens=8
+    )
+    choice = raw.parse().choices[0]
+    return Answer(
+        question, choice.message.content or "", dict(raw.headers), choice.logprobs is not None
+    )
+
+
+def ask_streaming(client: openai.OpenAI, model: str, question: Outcome) -> tuple[Answer, Any]:
+    """The streamed answer, and the usage of the final chunk (None if absent)."""
+    raw = client.chat.completions.with_raw_response.create(
+        model=model,
+        messages=[{"role": "user", "content": question.prompt}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage = "", None
+    for chunk in raw.parse():
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+        usage = chunk.usage or usage
+    return Answer(question, text, dict(raw.headers)), usage
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of every sample of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        found = _SAMPLE.match(line)
+        if found is None or found.group(1) != name:
+            continue
+        have = dict(_LABEL.findall(found.group(2) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(found.group(3))
+    return total
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)

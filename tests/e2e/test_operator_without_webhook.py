@@ -1,0 +1,54 @@
+"""The operator as the chart runs it by default: no admission webhook flags."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from hybridroute_localstack import ControlPlane, eventually
+from operator_harness import OperatorProcess, install_crd
+from stack import conditions, hybridroute
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "operator/hybridroute_operator/handlers.py registers @kopf.on.validate "
+        "unconditionally, but sets settings.admission.server only with --webhook-port "
+        "(handlers.py:53): kopf then exits at start-up with 'Admission handlers exist, but "
+        "no admission server/tunnel is configured'"
+    ),
+)
+def test_operator_without_a_webhook_reconciles_a_route(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    namespace = f"nohook-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    install_crd(cluster)
+    proc = OperatorProcess(cluster, namespace, tmp_path)
+    super(OperatorProcess, proc).start()  # not OperatorProcess.start: fail fast on exit
+    try:
+        manifest = hybridroute(
+            "plain", "plain", "http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", 0.5
+        )
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+        def settled() -> str | None:
+            if not proc.running:
+                return "exited"
+            return (
+                "reconciled"
+                if conditions(cluster, namespace, "plain").get("Reconciled") == "True"
+                else None
+            )
+
+        outcome = eventually(settled, "route reconciled or operator exited", timeout=60)
+        assert outcome == "reconciled", f"operator exited:\n{proc.log_tail(15)}"
+    finally:
+        proc.stop()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
