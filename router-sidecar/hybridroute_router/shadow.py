@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +45,15 @@ class ShadowJob:
     prompt: str
     prompt_sha256: str
     score: float
+
+
+def may_shadow(other: UpstreamClient, now: float) -> bool:
+    """Shadow traffic never goes to a model whose circuit is not closed, and never takes
+    a connection unless at least half of that model's pool stays free for live traffic."""
+    if other.breaker.state(now) != "closed":
+        return False
+    pool = other.pool
+    return (pool.in_use + 1) * 2 <= pool.max_connections
 
 
 class Host(Protocol):
@@ -100,6 +110,9 @@ class ShadowMirror:
     async def run(self, job: ShadowJob) -> None:
         policy = job.state.policy
         m = self.rt.metrics
+        if not may_shadow(job.other, time.monotonic()):
+            m.child(m.shadow, policy.route, job.version, "skipped").inc()
+            return
         body = dict(job.body)
         body["model"] = job.other.model
         body["stream"] = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,25 @@ def test_streamed_answers_are_shadowed_too(tmp_path: Path, large: Any, small: An
     assert text == "Paris is the capital of France."
     assert record["small_answer"] == text
     assert large[0].requests[0]["stream"] is False  # the shadow call itself is not streamed
+
+
+def test_shadow_skips_a_model_whose_circuit_is_open(tmp_path: Path, large: Any, small: Any) -> None:
+    doc = shadow_doc(large, small, tmp_path)
+    doc["circuitBreaker"] = {"failureThreshold": 1, "openSeconds": 300}
+    with running_router(doc, tmp_path) as r:
+        r.rt.state.large.breaker.failure(time.monotonic())  # large is known to be down
+        answer = r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
+        wait_for(lambda: metric(r.url, "skipped") == 1.0)
+    assert answer.choices[0].message.content == "Paris is the capital of France."
+    assert large[0].requests == []
+
+
+def test_shadow_never_takes_more_than_half_of_a_models_connections(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    doc = shadow_doc(large, small, tmp_path)
+    doc["large"]["upstream"]["maxConnections"] = 1  # its one connection is for live traffic
+    with running_router(doc, tmp_path) as r:
+        r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
+        wait_for(lambda: metric(r.url, "skipped") == 1.0)
+    assert large[0].requests == []
