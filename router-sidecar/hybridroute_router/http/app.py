@@ -4,7 +4,6 @@ endpoints in :mod:`endpoints`."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import time
@@ -84,10 +83,6 @@ class RouterApp:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
-                # Everything loaded so far lives as long as the process: move it out of
-                # the cyclic collector's sight, so collections stay short (tail latency).
-                gc.collect()
-                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for hook in self.on_shutdown:
