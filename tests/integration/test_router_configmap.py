@@ -3,7 +3,9 @@ apply, invalid documents and deletion leave the last good policy in force."""
 
 from __future__ import annotations
 
+import base64
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,27 @@ def test_configmap_overrides_the_mounted_file_fallback(
         resp = httpx.post(f"{r.url}/v1/chat/completions", json=BODY)
         assert resp.json()["choices"][0]["message"]["content"] == "answer from s1"
         assert ready(r.url)["policy"] == digest(from_file)
+
+
+def test_kubeconfig_with_embedded_certificates_works_and_leaves_no_files(
+    control_plane: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hybridroute_router.policy_source.kube import from_kubeconfig
+
+    config = yaml.safe_load(Path(control_plane.kubeconfig).read_text())
+    cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+    for entry, key in (
+        (cluster, "certificate-authority"),
+        (user, "client-certificate"),
+        (user, "client-key"),
+    ):
+        entry[f"{key}-data"] = base64.b64encode(Path(entry.pop(key)).read_bytes()).decode()
+    embedded = tmp_path / "kubeconfig"
+    embedded.write_text(yaml.safe_dump(config))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    access = from_kubeconfig(embedded)
+    resp = httpx.get(f"{access.server}/api/v1/namespaces", verify=access.ssl, timeout=10)
+    assert resp.status_code == 200
+    assert list(scratch.iterdir()) == []

@@ -47,17 +47,26 @@ def in_cluster() -> KubeAccess:
     return KubeAccess(f"https://{host}:{port}", ctx, token_file=str(SERVICE_ACCOUNT / "token"))
 
 
-def _materialise(entry: dict[str, Any], key: str, workdir: Path) -> str | None:
-    """A path for ``key`` or ``key-data`` (base64) of a kubeconfig entry."""
+def _pem(entry: dict[str, Any], key: str) -> bytes | None:
+    """The PEM bytes of ``key`` (a path) or ``key-data`` (base64) of a kubeconfig entry."""
     if entry.get(key):
-        return str(entry[key])
+        try:
+            return Path(str(entry[key])).read_bytes()
+        except OSError as exc:
+            raise KubeConfigError(f"kubeconfig {key}: {exc}") from exc
     data = entry.get(f"{key}-data")
-    if not data:
-        return None
-    path = workdir / key
-    path.write_bytes(base64.b64decode(data))
-    path.chmod(0o600)
-    return str(path)
+    return base64.b64decode(data) if data else None
+
+
+def _load_client_cert(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """ssl loads a key pair only from files: they live in a private temporary directory
+    only while they are read (the context keeps them in memory)."""
+    with tempfile.TemporaryDirectory(prefix="hybridroute-kube-") as workdir:
+        cert_path, key_path = Path(workdir) / "client.crt", Path(workdir) / "client.key"
+        for path, data in ((cert_path, cert), (key_path, key)):
+            path.touch(mode=0o600)
+            path.write_bytes(data)
+        ctx.load_cert_chain(str(cert_path), str(key_path))
 
 
 def from_kubeconfig(path: str | Path) -> KubeAccess:
@@ -80,7 +89,6 @@ def from_kubeconfig(path: str | Path) -> KubeAccess:
     except (KeyError, StopIteration, TypeError) as exc:
         raise KubeConfigError(f"kubeconfig {path}: no usable current context ({exc})") from exc
     server = str(cluster["server"]).rstrip("/")
-    workdir = Path(tempfile.mkdtemp(prefix="hybridroute-kube-"))
     ctx: ssl.SSLContext | bool = True
     if server.startswith("https://"):
         if cluster.get("insecure-skip-tls-verify"):
@@ -88,11 +96,13 @@ def from_kubeconfig(path: str | Path) -> KubeAccess:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         else:
-            ctx = ssl.create_default_context(
-                cafile=_materialise(cluster, "certificate-authority", workdir)
-            )
-        cert = _materialise(user, "client-certificate", workdir)
-        key = _materialise(user, "client-key", workdir)
+            ca = _pem(cluster, "certificate-authority")
+            ctx = ssl.create_default_context(cadata=ca.decode("ascii") if ca else None)
+        cert = _pem(user, "client-certificate")
+        key = _pem(user, "client-key")
         if cert and key:
-            ctx.load_cert_chain(cert, key)
+            try:
+                _load_client_cert(ctx, cert, key)
+            except ssl.SSLError as exc:
+                raise KubeConfigError(f"kubeconfig {path}: client certificate: {exc}") from exc
     return KubeAccess(server, ctx, token_file=user.get("tokenFile"), token=user.get("token"))
