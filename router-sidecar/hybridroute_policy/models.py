@@ -7,7 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -67,13 +67,22 @@ class Upstream(PolicyModel):
     """An OpenAI-compatible server: an in-cluster Service or an external API."""
 
     base_url: str = Field(
-        ..., pattern=r"^https?://[^\s/]+(/.*)?$", description="e.g. http://support-large:8000/v1"
+        ...,
+        pattern=r"^https?://[^\s/@]+(/.*)?$",
+        description="e.g. http://support-large:8000/v1; no credentials (use apiKey)",
     )
     model: str = Field(..., min_length=1, description="model id the upstream expects")
     api_key: ApiKeySource | None = None
     tls_verify: bool = True
     timeouts: TimeoutPolicy = TimeoutPolicy()
     max_connections: int = Field(100, ge=1, le=10000)
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _no_credentials(cls, value: object) -> object:
+        if isinstance(value, str) and "@" in value.partition("://")[2].partition("/")[0]:
+            raise ValueError("baseUrl must not carry credentials (user:password@host): use apiKey")
+        return value
 
 
 class LargeModel(PolicyModel):
