@@ -20,6 +20,19 @@ from replay_book import Outcome, ReplayBook, Role, grade
 
 REPLAY_SERVER = Path(__file__).resolve().with_name("replay_server.py")
 HEADERS = ("x-hybridroute-model", "x-hybridroute-version", "x-hybridroute-reason")
+PRICING: dict[Role, dict[str, float]] = {
+    "large": {"inputPer1kTokens": 0.01, "outputPer1kTokens": 0.03},
+    "small": {"inputPer1kTokens": 0.0005, "outputPer1kTokens": 0.0015},
+}
+JOULES_PER_1K: dict[Role, float] = {"large": 2800.0, "small": 300.0}
+
+
+def cost_at(role: Role, usage: tuple[int, int]) -> float:
+    """USD of ``(prompt_tokens, completion_tokens)`` at ``role``'s prices in the route."""
+    price = PRICING[role]
+    return (usage[0] * price["inputPer1kTokens"] + usage[1] * price["outputPer1kTokens"]) / 1000
+
+
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -70,10 +83,17 @@ def hybridroute(
         "kind": "HybridRoute",
         "metadata": {"name": name},
         "spec": {
-            "large": {"model": "replay-large", "endpoint": {"url": large_url}},
+            "large": {
+                "model": "replay-large",
+                "endpoint": {"url": large_url},
+                "pricing": PRICING["large"],
+                "energy": {"joulesPer1kTokens": JOULES_PER_1K["large"]},
+            },
             "small": {
                 "model": "replay-small",
                 "versions": [{"name": "v1", "weight": 100, "endpoint": {"url": small_url}}],
+                "pricing": PRICING["small"],
+                "energy": {"joulesPer1kTokens": JOULES_PER_1K["small"]},
             },
             "policy": {
                 "publicModel": public_model,
@@ -120,6 +140,13 @@ class Answer:
     headers: dict[str, str]
     logprobs: bool = False
     """The answer carried logprobs."""
+    usage: tuple[int, int] = (0, 0)
+    """(prompt_tokens, completion_tokens) the answer reports."""
+
+    @property
+    def cost(self) -> float:
+        """USD by the route's prices for the model that answered."""
+        return cost_at(self.role, self.usage)
 
     @property
     def role(self) -> Role:
@@ -136,9 +163,14 @@ def ask(client: openai.OpenAI, model: str, question: Outcome) -> Answer:
     raw = client.chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": question.prompt}], max_tokens=8
     )
-    choice = raw.parse().choices[0]
+    completion = raw.parse()
+    choice, usage = completion.choices[0], completion.usage
     return Answer(
-        question, choice.message.content or "", dict(raw.headers), choice.logprobs is not None
+        question,
+        choice.message.content or "",
+        dict(raw.headers),
+        choice.logprobs is not None,
+        (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0),
     )
 
 

@@ -24,6 +24,7 @@ from stack import (
     ask,
     ask_streaming,
     conditions,
+    cost_at,
     hybridroute,
     mean,
     metric_sum,
@@ -181,6 +182,7 @@ def test_routed_mmlu_answers_score_between_small_only_and_large_only(
     questions: list[Outcome],
 ) -> None:
     before = {role: (routed_to(router, role), replays[role].requests()) for role in replays}
+    cost_before = metric_sum(metrics(router), "hybridroute_cost_usd_total", route=ROUTE)
 
     answers = [ask(client, PUBLIC_MODEL, q) for q in questions]
 
@@ -206,9 +208,15 @@ def test_routed_mmlu_answers_score_between_small_only_and_large_only(
         counted, served = before[role]
         assert routed_to(router, role) - counted == count[role], role
         assert replays[role].requests() - served == count[role], role
+    # cost by the HybridRoute's prices, from the usage the SDK saw
+    cost = metric_sum(metrics(router), "hybridroute_cost_usd_total", route=ROUTE) - cost_before
+    assert cost == pytest.approx(sum(a.cost for a in answers), rel=1e-9)
+    all_large = sum(cost_at("large", a.usage) for a in answers)  # same tokens, large prices
+    assert cost < all_large
     print(
         f"\n{len(answers)} MMLU questions: {count['small']} to small;"
-        f" quality small-only {small_only:.3f}, routed {routed:.3f}, large-only {large_only:.3f}"
+        f" quality small-only {small_only:.3f}, routed {routed:.3f}, large-only {large_only:.3f};"
+        f" cost ${cost:.4f} vs ${all_large:.4f} all-large"
     )
 
 
@@ -242,7 +250,13 @@ def test_threshold_edits_reach_the_running_router_without_a_restart(
     assert router.running
     assert router.proc is not None
     assert router.proc.pid == pid
-    assert conditions(cluster, namespace, ROUTE).get("Ready") == "True"
+    assert eventually(
+        lambda: conditions(cluster, namespace, ROUTE).get("Ready") == "True",
+        "the route Ready at its latest generation",
+    )
+    route = get_json(cluster, "hybridroute", ROUTE, "-n", namespace)
+    assert route is not None
+    assert route["status"]["policy"]["threshold"] == THRESHOLD
 
 
 def test_a_streamed_answer_arrives_whole_through_the_router(
