@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -180,7 +181,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = datasets.load(args.data, strict=args.strict) if args.data else Dataset()
     sources = list(args.data)
     if args.feedback_log:
-        prompts = logs.prompts_by_sha(Path(args.prompts)) if args.prompts else None
+        key = Path(args.hash_key_file).read_bytes().strip() if args.hash_key_file else None
+        prompts = logs.prompts_by_sha(Path(args.prompts), key) if args.prompts else None
         fb = logs.feedback_rows(Path(args.feedback_log), prompts)
         if args.strict and fb.data.errors:
             raise DataError(fb.data.errors[:1])
@@ -325,7 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tr, data_required=False)
     _training(tr)
     tr.add_argument("--feedback-log", help="router feedback log (JSONL) as extra rows")
-    tr.add_argument("--prompts", help="JSONL with prompts to join feedback by prompt_sha256")
+    tr.add_argument("--prompts", help="JSONL with prompts to join feedback by prompt digest")
+    tr.add_argument(
+        "--hash-key-file",
+        default=os.environ.get("HYBRIDROUTE_HASH_KEY_FILE"),
+        help="the router's --hash-key-file, to join --prompts on prompt_hmac",
+    )
     tr.add_argument("--out", required=True, help="artifact path (writes PATH.json, PATH.npz)")
     tr.set_defaults(func=cmd_train)
 

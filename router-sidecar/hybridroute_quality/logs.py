@@ -9,14 +9,16 @@ Feedback records become training rows (``small``/``large`` qualities in [0, 1]):
 - ``user`` on the small model: ``small = score`` (the user's rating), ``large = 1.0``;
   a rating of the large model says nothing about the small one and is skipped.
 
-A record needs its prompt: the ``prompt`` field (``logPrompts: true``) or a prompt whose
-sha256 matches ``prompt_sha256`` in a separate prompts file. Decision records give the
-complexity scores of live traffic, to calibrate a threshold on real load.
+A record needs its prompt: the ``prompt`` field (``logPrompts: true``) or a prompt in a
+separate prompts file whose HMAC-SHA256 under the router's ``--hash-key-file`` secret
+matches ``prompt_hmac`` (format v2), or whose sha256 matches ``prompt_sha256`` (v1).
+Decision records give the complexity scores of live traffic, to calibrate a threshold on real load.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -38,13 +40,17 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
                 yield number, RowError(str(path), number, f"invalid JSON: {exc.msg}")
 
 
-def prompts_by_sha(path: Path) -> dict[str, str]:
-    """sha256 hex -> prompt, from any JSONL whose objects carry a ``prompt``."""
+def prompts_by_sha(path: Path, key: bytes | None = None) -> dict[str, str]:
+    """sha256 hex (and, with the router's hash ``key``, HMAC-SHA256 hex) -> prompt, from
+    any JSONL whose objects carry a ``prompt``."""
     out: dict[str, str] = {}
     for _, obj in _records(path):
         if isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
             text = obj["prompt"]
-            out[hashlib.sha256(text.encode("utf-8")).hexdigest()] = text
+            raw = text.encode("utf-8", "surrogatepass")
+            out[hashlib.sha256(raw).hexdigest()] = text
+            if key is not None:
+                out[hmac.new(key, raw, hashlib.sha256).hexdigest()] = text
     return out
 
 
@@ -99,7 +105,8 @@ def feedback_rows(path: Path, prompts: Mapping[str, str] | None = None) -> Feedb
             continue
         prompt = rec.get("prompt")
         if not isinstance(prompt, str):
-            prompt = (prompts or {}).get(str(rec.get("prompt_sha256")))
+            digest = rec.get("prompt_hmac") or rec.get("prompt_sha256")
+            prompt = (prompts or {}).get(str(digest))
         if not prompt:
             out.skip("no prompt (logPrompts off and no matching --prompts)")
             continue

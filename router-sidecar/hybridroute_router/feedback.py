@@ -4,12 +4,13 @@ recent requests that user feedback is joined with."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_COMMENT = 2000
 
 
@@ -17,19 +18,23 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def prompt_digest(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()
+def prompt_hmac(key: bytes | None, prompt: str) -> str | None:
+    """HMAC-SHA256 hex of the prompt keyed by the operator's secret (``--hash-key-file``),
+    or None without a key: a plain hash of a short prompt can be reversed by guessing."""
+    if key is None:
+        return None
+    return hmac.new(key, prompt.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class Remembered:
     model: str
     version: str | None
-    prompt_sha256: str
+    prompt_hmac: str | None
     prompt: str | None
 
 
-_Entry = tuple[str, str | None, str, str | None]
+_Entry = tuple[str, str | None, str | None, str | None]
 
 
 class RecentRequests:
@@ -44,7 +49,7 @@ class RecentRequests:
         self._items: OrderedDict[str, _Entry] = OrderedDict()
 
     def remember(self, request_id: str, item: Remembered) -> None:
-        self._items[request_id] = (item.model, item.version, item.prompt_sha256, item.prompt)
+        self._items[request_id] = (item.model, item.version, item.prompt_hmac, item.prompt)
         if len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
@@ -60,7 +65,7 @@ def base_record(
     request_id: str,
     version: str | None,
     prompt: str | None,
-    prompt_sha256: str | None,
+    prompt_hmac: str | None,
     log_prompts: bool,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
@@ -70,8 +75,9 @@ def base_record(
         "route": route,
         "request_id": request_id,
         "version": version,
-        "prompt_sha256": prompt_sha256,
     }
+    if prompt_hmac is not None:
+        record["prompt_hmac"] = prompt_hmac
     if log_prompts and prompt is not None:
         record["prompt"] = prompt
     return record
@@ -92,7 +98,7 @@ def user_record(
         request_id=request_id,
         version=remembered.version if remembered else None,
         prompt=remembered.prompt if remembered else None,
-        prompt_sha256=remembered.prompt_sha256 if remembered else None,
+        prompt_hmac=remembered.prompt_hmac if remembered else None,
         log_prompts=log_prompts,
     )
     record["score"] = score

@@ -43,7 +43,7 @@ class ShadowJob:
     primary_answer: str
     request_id: str
     prompt: str
-    prompt_sha256: str
+    prompt_hmac: str | None
     score: float
 
 
@@ -142,7 +142,7 @@ class ShadowMirror:
             request_id=job.request_id,
             version=job.version,
             prompt=job.prompt,
-            prompt_sha256=job.prompt_sha256,
+            prompt_hmac=job.prompt_hmac,
             log_prompts=log_prompts,
         )
         small, large = (

@@ -3,6 +3,8 @@ mean token logprob is below the policy threshold."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,7 +84,26 @@ def test_escalates_when_small_model_confidence_is_low(
     assert record["version"] == "v1"
     assert record["small_mean_logprob"] == pytest.approx(-2.0)
     assert "prompt" not in record
-    assert len(record["prompt_sha256"]) == 64
+    # no --hash-key-file: no digest of the prompt either (a plain hash can be guessed)
+    assert "prompt_sha256" not in record
+    assert "prompt_hmac" not in record
+
+
+def test_feedback_records_carry_a_keyed_prompt_digest_with_a_hash_key(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    key = tmp_path / "hash.key"
+    key.write_bytes(b"0123456789abcdef0123456789abcdef\n")
+    small[0].logprob = -2.0
+    doc = cascade_doc(large, small, tmp_path)
+    with running_router(doc, tmp_path, "--hash-key-file", str(key)) as r:
+        r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
+        (record,) = wait_for(lambda: feedback(tmp_path))
+    prompt = SIMPLE[0]["content"].encode()
+    expected = hmac.new(b"0123456789abcdef0123456789abcdef", prompt, hashlib.sha256).hexdigest()
+    assert record["prompt_hmac"] == expected
+    assert record["v"] == 2
+    assert "prompt" not in record
 
 
 def test_keeps_a_confident_small_answer_and_strips_logprobs_the_client_did_not_ask_for(

@@ -38,7 +38,7 @@ def account(ctx: RequestContext, sent: Sent) -> None:
         Remembered(
             sent.role,
             sent.version if sent.role == "small" else None,
-            ctx.extra["prompt_sha256"],
+            ctx.extra["prompt_hmac"],
             ctx.features.prompt if log_prompts else None,
         ),
     )
@@ -88,8 +88,9 @@ def decision_record(
         "prompt_tokens": tokens[0],
         "completion_tokens": tokens[1],
         "prompt_chars": len(ctx.features.prompt),
-        "prompt_sha256": ctx.extra["prompt_sha256"],
     }
+    if ctx.extra["prompt_hmac"] is not None:
+        record["prompt_hmac"] = ctx.extra["prompt_hmac"]
     if "small_mean_logprob" in ctx.extra:
         record["small_mean_logprob"] = ctx.extra["small_mean_logprob"]
     if ctx.state.policy.logging.log_prompts:

@@ -193,7 +193,7 @@ async def escalate(
         request_id=ctx.request_id,
         version=small.version,
         prompt=ctx.features.prompt,
-        prompt_sha256=ctx.extra["prompt_sha256"],
+        prompt_hmac=ctx.extra["prompt_hmac"],
         log_prompts=policy.logging.log_prompts,
     )
     record.update(
@@ -264,7 +264,7 @@ def maybe_shadow(ctx: RequestContext, sent: Sent) -> None:
             primary_answer=answer,
             request_id=ctx.request_id,
             prompt=ctx.features.prompt,
-            prompt_sha256=ctx.extra["prompt_sha256"],
+            prompt_hmac=ctx.extra["prompt_hmac"],
             score=ctx.decision.score,
         )
     )

@@ -17,7 +17,7 @@ from hybridroute_router.decision.decide import Decision, Signals, decide
 from hybridroute_router.decision.features import Features
 from hybridroute_router.decision.tiers import api_key_from_authorization, resolve_tier, tier_rule
 from hybridroute_router.decision.versions import sticky_bucket
-from hybridroute_router.feedback import prompt_digest
+from hybridroute_router.feedback import prompt_hmac
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.parse import ParsedRequest
 from hybridroute_router.runtime import Runtime
@@ -184,5 +184,5 @@ def build_context(
         trace_context=context,
         root_span=root,
     )
-    ctx.extra["prompt_sha256"] = prompt_digest(features.prompt)
+    ctx.extra["prompt_hmac"] = prompt_hmac(rt.options.hash_key, features.prompt)
     return ctx
