@@ -8,6 +8,7 @@ import random
 import re
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,11 @@ _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 class ReplayProcess(ManagedProcess):
-    """``replay_server.py --role ROLE`` on a free loopback port."""
+    """``replay_server.py --role ROLE`` on loopback (a free port unless given)."""
 
-    def __init__(self, role: Role, workdir: Path) -> None:
+    def __init__(self, role: Role, workdir: Path, port: int | None = None) -> None:
         self.role = role
-        self.port = free_port()
+        self.port = port or free_port()
         command = [
             sys.executable,
             str(REPLAY_SERVER),
@@ -205,3 +206,16 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
+
+
+def explain_target(router_url: str, model: str, question: Outcome) -> str:
+    """Where the router would send ``question`` (``/v1/route/explain``: no model called)."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": question.prompt}]})
+    request = urllib.request.Request(
+        f"{router_url}/v1/route/explain",
+        data=body.encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return str(json.loads(response.read())["decision"]["target"])

@@ -25,6 +25,7 @@ from stack import (
     ask_streaming,
     conditions,
     cost_at,
+    explain_target,
     hybridroute,
     mean,
     metric_sum,
@@ -381,3 +382,44 @@ def test_rejected_policy_edits_leave_the_last_good_policy_serving(
     assert router.ready()["policy"] == serving
     answer = ask(client, PUBLIC_MODEL, questions[0])
     assert answer.quality == float(questions[0].correct(answer.role))
+
+
+def test_a_small_model_outage_falls_back_to_large_and_traffic_returns_after(
+    cluster: ControlPlane,
+    namespace: str,
+    router: RouterProcess,
+    client: openai.OpenAI,
+    replays: dict[Role, ReplayProcess],
+    workdir: Path,
+    questions: list[Outcome],
+) -> None:
+    """The small replay server dies: its questions are answered by large (fallback, then
+    the open circuit), nobody sees an error; it comes back: small answers again."""
+    original = router.ready()["policy"]
+    smalls = [q for q in questions if explain_target(router.url, PUBLIC_MODEL, q) == "small"]
+    assert len(smalls) >= 10
+    patch_policy(
+        cluster, namespace, ROUTE, {"circuitBreaker": {"failureThreshold": 2, "openSeconds": 1}}
+    )
+    small = replays["small"]
+    try:
+        eventually(lambda: router.ready()["policy"] != original, "router took the breaker")
+        small.stop()
+        during = [ask(client, PUBLIC_MODEL, q) for q in smalls[:10]]
+        assert {a.role for a in during} == {"large"}, [a.headers for a in during]
+        reasons = {a.headers["x-hybridroute-reason"] for a in during}
+        assert reasons <= {"fallback_small_to_large", "no_small_version_ready"}, reasons
+        assert "fallback_small_to_large" in reasons
+        assert all(a.quality == float(a.question.large) for a in during)
+    finally:
+        if not replays["small"].running:
+            replays["small"] = ReplayProcess("small", workdir, port=small.port).start()
+        patch_policy(cluster, namespace, ROUTE, {"circuitBreaker": None})
+        eventually(lambda: router.ready()["policy"] == original, "router back on its policy")
+
+    def answered_by_small() -> Answer | None:
+        answer = ask(client, PUBLIC_MODEL, smalls[0])
+        return answer if answer.role == "small" else None
+
+    back = eventually(answered_by_small, "small answering again", timeout=30)
+    assert back.headers["x-hybridroute-reason"] == "complexity_below_threshold"
