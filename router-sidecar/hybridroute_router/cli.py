@@ -7,6 +7,7 @@ import argparse
 import gc
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig", help="kubeconfig for --policy-configmap (default: in-cluster)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--admin-port",
+        type=int,
+        help="serve /metrics, /healthz and /readyz on this port only (default: on --port)",
+    )
+    p.add_argument("--admin-host", help="listen address of --admin-port (default: --host)")
+    p.add_argument(
+        "--feedback-token-file",
+        default=os.environ.get("HYBRIDROUTE_FEEDBACK_TOKEN_FILE"),
+        metavar="PATH",
+        help="POST /v1/feedback needs 'Authorization: Bearer <this file's token>' "
+        "(default $HYBRIDROUTE_FEEDBACK_TOKEN_FILE; none: open)",
+    )
     p.add_argument(
         "--reload-interval", type=float, default=1.0, help="seconds between policy file checks"
     )
@@ -89,6 +103,19 @@ def parser() -> argparse.ArgumentParser:
         "(default $HYBRIDROUTE_HASH_KEY_FILE; none: a per-process key, no prompt HMAC)",
     )
     return p
+
+
+def read_secret(path: str | None, option: str) -> bytes | None:
+    """A secret file's bytes (surrounding whitespace removed), or None without a path."""
+    if not path:
+        return None
+    try:
+        value = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise SystemExit(f"hybridroute-router: cannot read {option}: {exc}") from exc
+    if not value:
+        raise SystemExit(f"hybridroute-router: {option} is empty")
+    return value
 
 
 def read_hash_key(path: str | None) -> bytes | None:
@@ -141,10 +168,14 @@ def build_app(args: argparse.Namespace) -> RouterApp:
         state = build_state(policy, source=source)
     except (PolicyError, httpx.HTTPError, RuntimeError) as exc:
         raise SystemExit(f"hybridroute-router: cannot start: {exc}") from exc
+    if args.admin_port is not None and args.admin_port == args.port and args.port != 0:
+        raise SystemExit("hybridroute-router: --admin-port must differ from --port")
     options = Options(
         decision_log=args.decision_log,
         trust_request_id=args.trust_request_id,
         hash_key=read_hash_key(args.hash_key_file),
+        feedback_token=read_secret(args.feedback_token_file, "--feedback-token-file"),
+        admin_port=args.admin_port,
     )
     tracing = Tracing(build_provider(args.otel_exporter, args.trace_sample_ratio))
     rt = Runtime(state, options=options, tracing=tracing)
@@ -184,7 +215,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     gc.collect()
     gc.freeze()
 
-    uvicorn.run(
+    sockets: list[socket.socket] | None = None
+    if args.admin_port is not None:  # one server, two listeners; the app splits by port
+        sockets = [
+            listen(args.host, args.port),
+            listen(args.admin_host or args.host, args.admin_port),
+        ]
+        app.admin_port = sockets[1].getsockname()[1]
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -198,6 +236,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         date_header=False,
         log_config=None,  # uvicorn's own logs go through the JSON handler above
     )
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (IPv6 when ``host`` is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise SystemExit(f"hybridroute-router: cannot listen on {host}:{port}: {exc}") from exc
 
 
 if __name__ == "__main__":

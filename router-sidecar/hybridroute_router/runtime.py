@@ -30,6 +30,10 @@ class Options:
     trust_request_id: bool = False
     """Use the client's x-request-id / x-hybridroute-request-id when it is sane (off by
     default: a client could otherwise reuse another request's id)."""
+    feedback_token: bytes | None = None
+    """When set, POST /v1/feedback needs ``Authorization: Bearer <token>``."""
+    admin_port: int | None = None
+    """When set, /metrics, /healthz and /readyz are served only on this port."""
     hash_key: bytes | None = None
     """The operator's secret (``--hash-key-file``): keys the sticky version hash, shared
     by replicas so a retry is sticky on any of them. None: a per-process random key."""

@@ -401,3 +401,91 @@ def metrics_with(url: str, needle: str, timeout: float = 10.0) -> str:
         return text if needle in text else None
 
     return str(wait_for(scrape, timeout=timeout))
+
+
+def free_port() -> int:
+    """A port free right now; a process told to bind it later can still lose a race, so
+    callers retry (see :func:`router_process`)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RouterProcess:
+    proc: Any
+    port: int
+    admin_port: int | None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+
+@contextlib.contextmanager
+def router_process(
+    policy_path: Any, *extra: str, admin: bool = False, tries: int = 3
+) -> Iterator[RouterProcess]:
+    """The ``hybridroute-router`` console script on free ports; when a port was taken
+    between choosing and binding it (the process exits), it is started again."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    exe = Path(sys.executable).with_name("hybridroute-router")
+    for attempt in range(tries):
+        port = free_port()
+        admin_port = free_port() if admin else None
+        ports = ["--port", str(port)]
+        if admin_port is not None:
+            ports += ["--admin-port", str(admin_port)]
+        proc = subprocess.Popen(
+            [
+                str(exe),
+                "--policy",
+                str(policy_path),
+                *ports,
+                "--decision-log",
+                "off",
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ},
+        )
+        handle = RouterProcess(proc, port, admin_port)
+        probe = handle.admin_url if admin else handle.url
+
+        def up(probe: str = probe, proc: Any = proc) -> bool:
+            if proc.poll() is not None:
+                return True  # exited: decided below
+            try:
+                return httpx.get(f"{probe}/healthz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=30)
+        if proc.poll() is None:
+            break
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        proc.stderr.close()
+        if "address already in use" not in err.lower() or attempt == tries - 1:
+            raise RuntimeError(f"hybridroute-router exited: {err[-2000:]}")
+    try:
+        yield handle
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -4,8 +4,6 @@ console script serves and reloads."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,10 +16,18 @@ import msgspec
 import pytest
 from hybridroute_policy import Policy
 from hybridroute_router.state import policy_digest
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    policy_doc,
+    router_process,
+    running_router,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
+ADMIN_PATHS = ("/metrics", "/healthz", "/readyz")
 BODY = {"model": "hybrid", "messages": [{"role": "user", "content": "What is 2 plus 2?"}]}
 
 
@@ -137,47 +143,13 @@ def test_a_policy_rejected_for_a_missing_key_file_applies_once_the_file_appears(
         wait_for(lambda: ready_digest(r.url) == digest(keyed), timeout=15)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_console_script_serves_and_reloads_its_policy_file(tmp_path: Path, upstreams: Any) -> None:
     (_, large_url), (_, url1), (_, url2) = upstreams
     path = tmp_path / "policy.yaml"
     first = policy_doc(large_url, {"v1": url1})
     path.write_text(msgspec.json.encode(first).decode())
-    port = _free_port()
-    exe = Path(sys.executable).with_name("hybridroute-router")
-    proc = subprocess.Popen(
-        [
-            str(exe),
-            "--policy",
-            str(path),
-            "--port",
-            str(port),
-            "--reload-interval",
-            "0.1",
-            "--decision-log",
-            "off",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{url}/healthz").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=30)
+    with router_process(path, "--reload-interval", "0.1") as proc:
+        url = proc.url
         r1 = httpx.post(f"{url}/v1/chat/completions", json=BODY)
         second = policy_doc(large_url, {"v2": url2})
         tmp = path.with_suffix(".tmp")
@@ -185,14 +157,25 @@ def test_console_script_serves_and_reloads_its_policy_file(tmp_path: Path, upstr
         tmp.replace(path)
         wait_for(lambda: ready_digest(url) == digest(second))
         r2 = httpx.post(f"{url}/v1/chat/completions", json=BODY)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        assert proc.stderr is not None
-        proc.stderr.close()
     assert r1.json()["choices"][0]["message"]["content"] == "answer from up1"
     assert r2.json()["choices"][0]["message"]["content"] == "answer from up2"
     assert r2.headers["x-hybridroute-version"] == "v2"
+
+
+def test_admin_port_alone_serves_metrics_and_probes(tmp_path: Path, upstreams: Any) -> None:
+    (_, large_url), (_, url1), _ = upstreams
+    path = tmp_path / "policy.yaml"
+    path.write_text(msgspec.json.encode(policy_doc(large_url, {"v1": url1})).decode())
+    with router_process(path, admin=True) as proc:
+        answer = httpx.post(f"{proc.url}/v1/chat/completions", json=BODY)
+        public = {p: httpx.get(f"{proc.url}{p}").status_code for p in ADMIN_PATHS}
+        admin = {p: httpx.get(f"{proc.admin_url}{p}") for p in ADMIN_PATHS}
+        on_admin = httpx.post(f"{proc.admin_url}/v1/chat/completions", json=BODY)
+    assert answer.status_code == 200
+    assert public == dict.fromkeys(ADMIN_PATHS, 404)
+    assert {p: r.status_code for p, r in admin.items()} == dict.fromkeys(ADMIN_PATHS, 200)
+    assert "hybridroute_requests_total{" in admin["/metrics"].text
+    assert on_admin.status_code == 404
 
 
 def test_console_script_refuses_an_invalid_policy_at_startup(tmp_path: Path) -> None:

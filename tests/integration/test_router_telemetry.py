@@ -146,6 +146,32 @@ def test_user_feedback_is_logged_joined_with_the_request(
     assert record["version"] == "v1"
 
 
+def test_feedback_needs_the_bearer_token_when_one_is_configured(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    fb = tmp_path / "feedback.jsonl"
+    token = tmp_path / "feedback.token"
+    token.write_text("s3cret-feedback-token\n")
+    doc = policy_doc(large[1], {"v1": small[1]}, logging={"feedbackLog": str(fb)})
+    item = {"request_id": "some-id", "score": 1}
+    with running_router(doc, tmp_path, "--feedback-token-file", str(token)) as r:
+        anonymous = httpx.post(f"{r.url}/v1/feedback", json=item)
+        wrong = httpx.post(
+            f"{r.url}/v1/feedback", json=item, headers={"authorization": "Bearer nope"}
+        )
+        right = httpx.post(
+            f"{r.url}/v1/feedback",
+            json=item,
+            headers={"authorization": "Bearer s3cret-feedback-token"},
+        )
+        (record,) = wait_for(lambda: _log(fb))
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous.json()["error"]["code"] == "invalid_api_key"
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert right.status_code == 202
+    assert record["request_id"] == "some-id"
+
+
 def test_tokens_cost_and_energy_are_counted_from_upstream_usage(
     tmp_path: Path, large: Any, small: Any
 ) -> None:

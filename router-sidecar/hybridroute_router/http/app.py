@@ -36,6 +36,7 @@ _encode = msgspec.json.Encoder().encode
 _COMPLETION_PATHS = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETIONS}
 _EXPLAIN_PATH = "/v1/route/explain"
 _GET_PATHS = ("/v1/models", "/healthz", "/readyz", "/metrics")
+_ADMIN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -58,6 +59,8 @@ class RouterApp:
         self.rt = rt
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
+        self.admin_port = rt.options.admin_port
+        """The local port that serves /metrics, /healthz and /readyz (None: every port)."""
         self._prefix = os.urandom(4).hex()
         self._counter = 0
 
@@ -97,6 +100,11 @@ class RouterApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
+        if self.admin_port is not None:
+            server = scope.get("server")
+            on_admin = server is not None and server[1] == self.admin_port
+            if on_admin or path in _ADMIN_PATHS:
+                return await self._admin(send, method, path, on_admin)
         endpoint = _COMPLETION_PATHS.get(path)
         if endpoint is not None or path == _EXPLAIN_PATH:
             if method != "POST":
@@ -105,25 +113,35 @@ class RouterApp:
         if method == "GET":
             if path == "/v1/models":
                 return await respond(send, 200, self.rt.state.models_body)
-            if path == "/healthz":
-                return await respond(send, 200, b'{"status":"ok"}')
-            if path == "/readyz":
-                return await respond(send, 200, _encode(readiness(self.rt.state)))
+            if path in _ADMIN_PATHS:
+                return await self._admin(send, method, path, True)
             if path.startswith("/v1/models/"):
                 return await serve_model(self.rt, send, path[len("/v1/models/") :])
-            if path == "/metrics":
-                body = generate_latest(self.rt.metrics.registry)
-                ctype = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
-                return await respond(send, 200, body, ctype)
         if path == "/v1/feedback":
             if method != "POST":
                 return await error(send, _not_allowed(method, path))
-            return await serve_feedback(self.rt, receive, send)
+            return await serve_feedback(self.rt, scope, receive, send)
         if path in _GET_PATHS:
             return await error(send, _not_allowed(method, path))
         return await error(
             send, HttpError(404, f"no such endpoint: {path[:200]}", code="not_found")
         )
+
+    async def _admin(self, send: Send, method: str, path: str, on_admin: bool) -> None:
+        """/metrics, /healthz and /readyz; with an admin port, only there."""
+        if not on_admin or path not in _ADMIN_PATHS:
+            return await error(
+                send, HttpError(404, f"no such endpoint: {path[:200]}", code="not_found")
+            )
+        if method != "GET":
+            return await error(send, _not_allowed(method, path))
+        if path == "/healthz":
+            return await respond(send, 200, b'{"status":"ok"}')
+        if path == "/readyz":
+            return await respond(send, 200, _encode(readiness(self.rt.state)))
+        body = generate_latest(self.rt.metrics.registry)
+        ctype = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
+        return await respond(send, 200, body, ctype)
 
     def _request_id(self, given: bytes | None) -> str:
         if given is not None and self.rt.options.trust_request_id:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import msgspec
 
-from hybridroute_router.asgi_types import Receive, Send
+from hybridroute_router.asgi_types import Receive, Scope, Send
 from hybridroute_router.feedback import user_record
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.errors import HttpError
@@ -117,8 +118,19 @@ def feedback_item(raw: bytes) -> tuple[str, float, str | None]:
     return rid, float(score), comment
 
 
-async def serve_feedback(rt: Runtime, receive: Receive, send: Send) -> None:
+def _authorized(token: bytes | None, scope: Scope) -> bool:
+    if token is None:
+        return True
+    given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+    scheme, _, value = given.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), token)
+
+
+async def serve_feedback(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
     policy = rt.state.policy
+    if not _authorized(rt.options.feedback_token, scope):
+        exc = HttpError(401, "feedback needs a valid bearer token", code="invalid_api_key")
+        return await error(send, exc, extra=[(b"www-authenticate", b"Bearer")])
     try:
         raw = await read_body(receive, FEEDBACK_MAX_BYTES, None)
         request_id, score, comment = feedback_item(raw)

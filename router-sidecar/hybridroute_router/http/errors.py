@@ -8,6 +8,7 @@ _encoder = msgspec.json.Encoder()
 
 TYPES = {
     400: "invalid_request_error",
+    401: "authentication_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
