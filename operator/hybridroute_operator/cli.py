@@ -8,7 +8,7 @@ from pathlib import Path
 
 import kopf
 
-from hybridroute_operator.handlers import registry
+from hybridroute_operator.handlers import enable_webhook, registry
 from hybridroute_operator.runtime import Options
 
 
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         webhook_port=args.webhook_port or None,
         webhook_host=args.webhook_host,
     )
+    if options.webhook_port is not None:
+        enable_webhook()
     liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     kopf.run(
         registry=registry,

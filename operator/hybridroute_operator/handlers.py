@@ -76,19 +76,24 @@ def probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     return _runtime(memo).health()
 
 
-@kopf.on.validate(
-    GROUP,
-    VERSION,
-    PLURAL,
-    registry=registry,
-    id="spec",
-    operations=["CREATE", "UPDATE"],
-    ignore_failures=True,  # the operator being down must not block applies
-)
 def validate_spec(spec: kopf.Spec, name: str | None, namespace: str | None, **_: Any) -> None:
     problem = admission_problem(name or "", namespace or "", dict(spec))
     if problem is not None:
         raise kopf.AdmissionError(problem, code=422)
+
+
+def enable_webhook() -> None:
+    """Register the validating webhook handler (kopf refuses admission handlers without
+    a webhook server, so this only happens with ``--webhook-port``)."""
+    kopf.on.validate(
+        GROUP,
+        VERSION,
+        PLURAL,
+        registry=registry,
+        id="spec",
+        operations=["CREATE", "UPDATE"],
+        ignore_failures=True,  # the operator being down must not block applies
+    )(validate_spec)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
