@@ -27,11 +27,23 @@ HARD = [
 ]
 
 
+_HELD: list[socket.socket] = []
+
+
 def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """A loopback port that refuses connections: bound, never listening, and held until
+    the module ends so no other process can take it meanwhile."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_held_ports() -> Iterator[None]:
+    yield
+    while _HELD:
+        _HELD.pop().close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from hybridroute_router.telemetry.fast import FastCollector, FastCounter, FastHistogram
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -24,6 +24,7 @@ def exposition(registry: CollectorRegistry) -> list[str]:
     ]
 
 
+@settings(deadline=None)  # no per-example time limit: a loaded box is slow
 @given(updates=st.lists(st.tuples(labels, values), max_size=40))
 def test_fast_histogram_matches_prometheus_client(updates: list[tuple[str, float]]) -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()
@@ -36,6 +37,7 @@ def test_fast_histogram_matches_prometheus_client(updates: list[tuple[str, float
     assert sorted(exposition(ours)) == sorted(exposition(theirs))
 
 
+@settings(deadline=None)  # no per-example time limit: a loaded box is slow
 @given(updates=st.lists(st.tuples(labels, labels, values), max_size=40))
 def test_fast_counter_matches_prometheus_client(updates: list[tuple[str, str, float]]) -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()

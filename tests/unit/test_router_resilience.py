@@ -13,7 +13,7 @@ from hybridroute_router.http.parse import CHAT, COMPLETIONS, parse_body
 from hybridroute_router.scorers.registry import load_scorer
 from hybridroute_router.upstream.breaker import CircuitBreaker
 from hybridroute_router.upstream.budget import RetryBudget
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.unit
@@ -139,6 +139,7 @@ def test_unknown_fields_are_kept_for_the_upstream() -> None:
     assert parsed.stream is False
 
 
+@settings(deadline=None)  # no per-example time limit: a loaded box is slow
 @given(a=st.text(max_size=200), b=st.text(max_size=200))
 def test_comparators_are_symmetric_bounded_and_reflexive(a: str, b: str) -> None:
     for comparator in (ExactMatch(), TokenOverlap()):

@@ -13,7 +13,7 @@ from hybridroute_router.decision.features import extract, text_features
 from hybridroute_router.decision.tiers import api_key_from_authorization, resolve_tier, tier_rule
 from hybridroute_router.decision.versions import choose_version, sticky_bucket
 from hybridroute_router.scorers import HeuristicScorer, Scorer
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.unit
@@ -66,6 +66,7 @@ def test_deeper_conversations_score_higher() -> None:
     assert structural_score(deep) > structural_score(shallow)
 
 
+@settings(deadline=None)  # no per-example time limit: a loaded box is slow
 @given(st.text(max_size=3000))
 def test_heuristic_score_is_always_in_unit_interval(text: str) -> None:
     assert 0.0 <= HeuristicScorer().score(text) <= 1.0
@@ -113,6 +114,7 @@ def test_version_choice_is_sticky_per_request_id() -> None:
     assert first == again
 
 
+@settings(deadline=None)  # no per-example time limit: a loaded box is slow
 @given(
     weights=st.lists(st.integers(0, 100), min_size=1, max_size=5),
     ready=st.lists(st.booleans(), min_size=5, max_size=5),
@@ -147,6 +149,7 @@ def test_mean_logprob_reads_chat_and_completion_shapes() -> None:
     assert is_confident(None, -0.4) is None
 
 
+@settings(deadline=None)  # no per-example time limit: a loaded box is slow
 @given(
     weights=st.lists(st.integers(0, 100), min_size=2, max_size=5),
     bucket=st.integers(0, 9_999),
