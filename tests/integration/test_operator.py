@@ -116,6 +116,13 @@ def test_example_route_gets_its_children_and_becomes_ready(
     )
     managers = {m["manager"] for m in fields["metadata"]["managedFields"]}  # type: ignore[index]
     assert "hybridroute-operator" in managers
+    metrics = operator.metrics()
+    for name in (
+        "hybridroute_operator_reconciles_total",
+        "hybridroute_operator_applies_total",
+        "hybridroute_operator_reconcile_duration_seconds_count",
+    ):
+        assert (metric_value(metrics, name) or 0) > 0, name
     printed = cluster.kubectl("get", "hroute", "support", "-n", namespace).stdout
     assert "True" in printed
     assert "0.5" in printed
