@@ -124,3 +124,26 @@ def test_operator_works_with_only_the_charts_rbac(
         assert "Forbidden" not in proc.log_tail(200)
     finally:
         assert proc.stop() == 0
+
+
+def test_rendered_chart_is_accepted_by_the_api_server(cluster: ControlPlane, helm: str) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "kopf-peering.yaml"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=60s"
+    )
+    namespace = f"chart-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    try:
+        docs = template(helm, namespace=namespace)
+        result = cluster.kubectl(
+            "apply",
+            "--dry-run=server",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}),
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "deployment.apps/hro created (server dry run)" in result.stdout
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
