@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         standalone=args.standalone,
         peering_name=None if args.standalone else args.peering,
         priority=args.priority,
-        clusterwide=args.all_namespaces,
+        clusterwide=args.all_namespaces or not args.namespace,  # no namespace: the cluster
         namespaces=args.namespace,
         liveness_endpoint=liveness,
     )
