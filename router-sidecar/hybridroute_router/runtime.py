@@ -68,14 +68,15 @@ class Runtime:
         opt = self.options.decision_log
         if opt == "off":
             return NullSink()
+        dropped = self.metrics.log_dropped.labels("decision")
         if opt not in (None, "-"):
-            return JsonlSink(opt)
-        return JsonlSink(state.policy.logging.decision_log)
+            return JsonlSink(opt, dropped=dropped)
+        return JsonlSink(state.policy.logging.decision_log, dropped=dropped)
 
-    @staticmethod
-    def _feedback_sink(state: RouterState) -> JsonlSink:
+    def _feedback_sink(self, state: RouterState) -> JsonlSink:
         path = state.policy.logging.feedback_log
-        return JsonlSink(path) if path else NullSink()
+        dropped = self.metrics.log_dropped.labels("feedback")
+        return JsonlSink(path, dropped=dropped) if path else NullSink()
 
     @property
     def state(self) -> RouterState:

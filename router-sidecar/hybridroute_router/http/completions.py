@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -45,7 +46,9 @@ _decoder = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
 
 
-def _encoder(body: dict[str, Any]) -> Any:
+def _encoder(body: dict[str, Any]) -> Callable[[Candidate], bytes]:
+    """The request bytes for each candidate: the body with its upstream model id."""
+
     def encode(cand: Candidate) -> bytes:
         body["model"] = cand.client.model
         return _encode(body)

@@ -93,7 +93,7 @@ async def serve_explain(send: Send, ctx: RequestContext) -> None:
     ]
     if ctx.root_span is not None:
         ctx.root_span.end()
-    await respond(send, 200, _encode(info), JSON + headers)
+    await respond(send, 200, _encode(info), [*JSON, *headers])
 
 
 def feedback_item(raw: bytes) -> tuple[str, float, str | None]:

@@ -7,9 +7,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind
 
 from hybridroute_router.asgi_types import Scope
 from hybridroute_router.decision.complexity import structural_score
@@ -123,7 +123,7 @@ def _upstream_lines(request_id: str, h: RequestHeaders, tracing: bool) -> tuple[
 
 def _traced_decision(
     rt: Runtime, state: RouterState, signals: Signals, request_id: str, h: RequestHeaders
-) -> tuple[Decision, Any, Any]:
+) -> tuple[Decision, Span, Context]:
     """(decision, root span, its context) with spans for the request and the decision."""
     tracing = rt.tracing
     parent = tracing.extract(

@@ -7,7 +7,7 @@ import re
 from hybridroute_router.asgi_types import Receive, Send
 from hybridroute_router.http.errors import HttpError
 
-JSON = [(b"content-type", b"application/json")]
+JSON: tuple[tuple[bytes, bytes], ...] = ((b"content-type", b"application/json"),)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 

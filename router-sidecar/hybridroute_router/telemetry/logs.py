@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import msgspec
 
@@ -19,10 +19,19 @@ log = logging.getLogger("hybridroute.router.logs")
 FLUSH_BYTES = 65536
 
 
+class Dropped(Protocol):
+    """Counts lost records (a Prometheus counter child)."""
+
+    def inc(self, amount: float = 1) -> None: ...
+
+
 class JsonlSink:
-    def __init__(self, path: str | None, *, flush_seconds: float = 0.5) -> None:
-        """``path`` None or '-' writes to stdout."""
+    def __init__(
+        self, path: str | None, *, flush_seconds: float = 0.5, dropped: Dropped | None = None
+    ) -> None:
+        """``path`` None or '-' writes to stdout; ``dropped`` counts records lost."""
         self.path = path
+        self.dropped = dropped
         self._owned = path not in (None, "-")
         self._fh: IO[bytes] | None = sys.stdout.buffer
         if self._owned and path is not None:
@@ -50,16 +59,22 @@ class JsonlSink:
 
     def flush(self) -> None:
         if self._buf:
+            records = len(self._buf)
             data = b"".join(self._buf)
             self._buf.clear()
             self._size = 0
             if self._fh is None:
+                self._lost(records)
                 return
             try:
                 self._fh.write(data)
                 self._fh.flush()
-            except (OSError, ValueError):
-                pass  # a full disk or closed stdout must never fail a request
+            except (OSError, ValueError):  # a full disk or closed stdout never fails a request
+                self._lost(records)
+
+    def _lost(self, records: int) -> None:
+        if self.dropped is not None:
+            self.dropped.inc(records)
 
     def start(self) -> None:
         if self._task is None:
@@ -78,7 +93,8 @@ class JsonlSink:
             self._task = None
         self.flush()
         if self._owned and self._fh is not None:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # data still buffered on a full disk
+                self._fh.close()
 
 
 class NullSink(JsonlSink):
@@ -86,6 +102,7 @@ class NullSink(JsonlSink):
 
     def __init__(self) -> None:
         self.path = None
+        self.dropped = None
         self._fh = None
         self._buf = []
         self._size = 0

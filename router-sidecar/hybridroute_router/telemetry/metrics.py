@@ -152,6 +152,11 @@ class Metrics:
             "Policy loads by source and outcome",
             ["source", "outcome"],
         )
+        self.log_dropped = self._counter(
+            "hybridroute_log_records_dropped",
+            "Decision or feedback log records lost (file not writable, disk full)",
+            ["log"],
+        )
 
     def child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
