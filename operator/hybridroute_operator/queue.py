@@ -24,12 +24,16 @@ class Coalescer(Generic[K]):
         *,
         max_parallel: int = 16,
         retry_seconds: float = 5.0,
+        max_retry_seconds: float = 300.0,
     ) -> None:
-        """``work(key)`` returns False to be retried after ``retry_seconds``."""
+        """``work(key)`` returns False to be retried: after ``retry_seconds``, doubling
+        with each further failure up to ``max_retry_seconds``."""
         self._work = work
         self._slots = asyncio.Semaphore(max_parallel)
         self._background = asyncio.Semaphore(max(1, max_parallel // 4))
         self._retry = retry_seconds
+        self._max_retry = max_retry_seconds
+        self._failures: dict[K, int] = {}
         self._tasks: dict[K, asyncio.Task[None]] = {}
         self._dirty: dict[K, bool] = {}  # key -> urgent
         self._timers: dict[K, asyncio.TimerHandle] = {}
@@ -55,6 +59,12 @@ class Coalescer(Generic[K]):
 
         self._timers[key] = loop.call_later(delay, fire)
 
+    def retry_delay(self, key: K) -> float:
+        """Count one more failure of ``key``; the delay before its next attempt."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        return float(min(self._retry * 2 ** (failures - 1), self._max_retry))
+
     @property
     def busy(self) -> int:
         return len(self._tasks)
@@ -78,8 +88,10 @@ class Coalescer(Generic[K]):
                     except Exception:
                         log.exception("reconcile crashed", extra={"route": str(key)})
                         ok = False
-                if not ok:
-                    self.request_later(key, self._retry, urgent=True)
+                if ok:
+                    self._failures.pop(key, None)
+                else:
+                    self.request_later(key, self.retry_delay(key), urgent=True)
                 if key not in self._dirty:
                     return
                 urgent = self._dirty[key]

@@ -83,6 +83,16 @@ async def test_failed_work_is_retried() -> None:
     assert results == []
 
 
+async def test_retries_back_off_exponentially_up_to_a_cap() -> None:
+    async def work(key: str) -> bool:
+        return True
+
+    queue: Coalescer[str] = Coalescer(work, retry_seconds=2, max_retry_seconds=10)
+    assert [queue.retry_delay("a") for _ in range(5)] == [2, 4, 8, 10, 10]
+    assert queue.retry_delay("b") == 2
+    await queue.close()
+
+
 async def test_status_refreshes_never_hold_back_urgent_work() -> None:
     release = asyncio.Event()
     done: list[str] = []
