@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from hybridroute_policy import Upstream
 
@@ -33,7 +33,9 @@ class UpstreamClient:
         tls = parts.scheme == "https"
         host = parts.hostname or "localhost"
         port = parts.port or (443 if tls else 80)
-        self.base_path = parts.path.rstrip("/")
+        # percent-encode what is not ASCII (already-encoded %XX and reserved characters
+        # are kept): the request line must be ASCII
+        self.base_path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=~")
         self.key = ApiKey(upstream.api_key) if upstream.api_key is not None else None
         host_header = parts.netloc.rpartition("@")[2]
         self._static = (
