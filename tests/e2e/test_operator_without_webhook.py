@@ -14,16 +14,6 @@ from stack import conditions, hybridroute
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "operator/hybridroute_operator/handlers.py:79 registers @kopf.on.validate "
-        "unconditionally, but handlers.py:53 sets settings.admission.server only with "
-        "--webhook-port: kopf then exits at start-up with 'Admission handlers exist, but "
-        "no admission server/tunnel is configured' (the chart's default: no webhook)"
-    ),
-)
 def test_operator_without_a_webhook_reconciles_a_route(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
