@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any, cast
 
 import kopf
 
 from hybridroute_operator.handlers import enable_webhook, registry
+from hybridroute_operator.peering import own_identity, random_priority
 from hybridroute_operator.runtime import Options
 
 
@@ -29,7 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     peering.add_argument(
         "--peering", default="hybridroute-operator", help="kopf peering object (several replicas)"
     )
-    p.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority of this replica (the highest live one works); default: a "
+        "random one, so that replicas never tie (kopf pauses all peers of equal priority)",
+    )
     p.add_argument(
         "--peering-lifetime",
         type=int,
@@ -73,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("hybridroute.operator").setLevel(args.log_level.upper())
     if not args.verbose:  # kopf logs every handled watch event at INFO
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    peering = None if args.standalone else args.peering
+    priority = random_priority() if args.priority is None else args.priority
+    identity = own_identity()
+    if peering is not None:
+        logging.getLogger("hybridroute.operator").info(
+            "peering %s as %s with priority %d", peering, identity, priority
+        )
     options = Options(
         kubeconfig=args.kubeconfig,
         resync_seconds=args.resync_seconds,
@@ -83,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         peering_lifetime_seconds=args.peering_lifetime,
         webhook_port=args.webhook_port or None,
         webhook_host=args.webhook_host,
+        peering_name=peering,
+        identity=identity,
+        priority=priority,
+        namespaces=() if args.all_namespaces else tuple(args.namespace),
     )
     if options.webhook_port is not None:
         enable_webhook()
@@ -91,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         registry=registry,
         memo=kopf.Memo(options=options),
         standalone=args.standalone,
-        peering_name=None if args.standalone else args.peering,
-        priority=args.priority,
+        peering_name=peering,
+        priority=priority,
+        identity=cast(Any, identity),  # kopf's Identity is a NewType of str
         clusterwide=args.all_namespaces or not args.namespace,  # no namespace: the cluster
         namespaces=args.namespace,
         liveness_endpoint=liveness,

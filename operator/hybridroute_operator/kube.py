@@ -168,6 +168,10 @@ class KubeApi:
     async def get(self, kind: Kind, namespace: str, name: str) -> JSON | None:
         return await self._call("GET", kind.item(namespace, name))
 
+    async def get_path(self, path: str) -> JSON | None:
+        """GET any API path (e.g. a cluster-scoped object); None when not found."""
+        return await self._call("GET", path)
+
     async def list(
         self, kind: Kind, namespace: str, *, label_selector: str = "", metadata_only: bool = False
     ) -> list[JSON]:

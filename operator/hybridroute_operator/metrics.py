@@ -48,3 +48,13 @@ class OperatorMetrics:
             "HybridRoutes known to this operator",
             registry=r,
         )
+        self.active = Gauge(
+            "hybridroute_operator_active",
+            "1 while this replica works; 0 while it is a peering standby",
+            registry=r,
+        )
+        self.standby_resyncs = Counter(
+            "hybridroute_operator_standby_resyncs_total",
+            "Resync periods skipped because this replica was a peering standby",
+            registry=r,
+        )

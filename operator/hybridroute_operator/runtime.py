@@ -4,6 +4,7 @@ periodic resync) and their orderly start and stop."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from prometheus_client import start_http_server
 from hybridroute_operator.certs import self_signed
 from hybridroute_operator.kube import ClusterAccess, KubeApi, load_access
 from hybridroute_operator.metrics import OperatorMetrics
+from hybridroute_operator.peering import may_work, peering_path
 from hybridroute_operator.queue import Coalescer
 from hybridroute_operator.reconcile import Reconciler, RouteKey, Trigger
 
@@ -37,6 +39,15 @@ class Options:
     webhook_host: str = "127.0.0.1"  # the name or IP the API server calls
     webhook_addr: str = "0.0.0.0"  # noqa: S104 - where the webhook listens
     webhook_dir: Path = Path("/tmp/hybridroute-webhook")  # noqa: S108 - an emptyDir in the Pod
+    peering_name: str | None = None  # None: standalone, always working
+    identity: str = ""  # this replica's peer id (given to kopf too)
+    priority: int = 0
+    namespaces: tuple[str, ...] = ()  # empty: cluster-wide (a ClusterKopfPeering)
+
+    @property
+    def peering_poll_seconds(self) -> float:
+        """How often a replica re-reads the peering (kopf's keep-alives are per lifetime)."""
+        return max(0.5, min(5.0, self.peering_lifetime_seconds / 4))
 
 
 class Runtime:
@@ -45,12 +56,15 @@ class Runtime:
         self.metrics = OperatorMetrics()
         self.kube = KubeApi(access, max_connections=max(8, options.max_parallel * 4))
         self.reconciler = Reconciler(self.kube, self.metrics)
+        self.active = options.peering_name is None
+        self.metrics.active.set(int(self.active))
         self.queue: Coalescer[RouteKey] = Coalescer(
-            self.reconciler.reconcile,
+            self._work,
             max_parallel=options.max_parallel,
             retry_seconds=options.retry_seconds,
         )
         self._resync: asyncio.Task[None] | None = None
+        self._peering: asyncio.Task[None] | None = None
         self._metrics_server: tuple[WSGIServer, Thread] | None = None
 
     def start(self) -> None:
@@ -58,21 +72,67 @@ class Runtime:
             self._metrics_server = start_http_server(
                 self.options.metrics_port, self.options.metrics_host, registry=self.metrics.registry
             )
-        self._resync = asyncio.get_running_loop().create_task(self._resync_loop())
+        loop = asyncio.get_running_loop()
+        self._resync = loop.create_task(self._resync_loop())
+        if self.options.peering_name is not None:
+            self._peering = loop.create_task(self._peering_loop(self.options.peering_name))
+
+    async def _work(self, key: RouteKey) -> bool:
+        """A standby never writes: queued work (retries, debounced refreshes) is dropped;
+        the route stays known and is reconciled again when this replica takes over."""
+        if not self.active:
+            return True
+        return await self.reconciler.reconcile(key)
+
+    async def _peering_loop(self, name: str) -> None:
+        while True:
+            try:
+                self.set_active(await self._may_work(name))
+            except Exception:  # an API hiccup: keep the last known state, try again
+                log.warning("peering check failed", exc_info=True)
+            await asyncio.sleep(self.options.peering_poll_seconds)
+
+    async def _may_work(self, name: str) -> bool:
+        options = self.options
+        now = datetime.datetime.now(datetime.UTC)
+        for namespace in options.namespaces or (None,):
+            body = await self.kube.get_path(peering_path(name, namespace))
+            if not may_work(body, options.identity, options.priority, now):
+                return False
+        return True
+
+    def set_active(self, active: bool) -> None:
+        """Standby -> active: reconcile every known route (kopf also re-lists them).
+        Active -> standby: forget the routes (their cached specs go stale meanwhile)."""
+        if active == self.active:
+            return
+        self.active = active
+        self.metrics.active.set(int(active))
+        log.info("peering: %s", "working" if active else "standby")
+        if active:
+            for key in list(self.reconciler.routes):
+                self.queue.request(key)
+        else:
+            for body in list(self.reconciler.routes.values()):
+                self.reconciler.route_gone(body)
 
     async def _resync_loop(self) -> None:
         """Every resync period, re-apply every route's children (drift the watches missed,
         e.g. a ServiceMonitor); unchanged objects are no-ops at the API server."""
         while True:
             await asyncio.sleep(self.options.resync_seconds)
+            if not self.active:
+                self.metrics.standby_resyncs.inc()
+                continue
             for key in list(self.reconciler.routes):
                 self.reconciler.resync(key)
                 self.queue.request(key, urgent=False)
 
     async def stop(self) -> None:
-        if self._resync is not None:
-            self._resync.cancel()
-            await asyncio.gather(self._resync, return_exceptions=True)
+        for task in (self._resync, self._peering):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.queue.close(self.options.shutdown_grace_seconds)
         await self.kube.aclose()
         if self._metrics_server is not None:

@@ -21,6 +21,7 @@ from operator_harness import (
     condition,
     get_json,
     install_crd,
+    metric_value,
     models_for,
     route_manifest,
 )
@@ -124,6 +125,55 @@ def test_operator_works_with_only_the_charts_rbac(
         assert "Forbidden" not in proc.log_tail(200)
     finally:
         assert proc.stop() == 0
+
+
+def chart_operator_args(docs: list[dict[str, Any]]) -> list[str]:
+    """The operator container's arguments as the chart renders them, less the ones the
+    harness sets itself (two local processes cannot share the metrics/health ports)."""
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    own = ("--namespace", "--metrics-port", "--health-port")
+    return [a for a in args if not a.startswith(own)]
+
+
+def test_two_replicas_with_the_charts_arguments_elect_exactly_one_worker(
+    cluster: ControlPlane, helm: str, chart_account: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The default install: 2 replicas, peering on, no --priority. kopf pauses every peer
+    sharing a priority, so both must pick distinct ones for anything to be reconciled."""
+    kubeconfig, namespace = chart_account
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "kopf-peering.yaml"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev", "--timeout=60s"
+    )
+    docs = template(helm, f"watchNamespaces={{{namespace}}}", namespace=namespace)
+    peering = next(d for d in docs if d["kind"] == "KopfPeering")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(peering))
+    args = chart_operator_args(docs)
+    assert not any(a.startswith("--priority") for a in args)
+    replicas = []
+    for name in ("replica-a", "replica-b"):
+        proc = OperatorProcess(cluster, namespace, tmp_path, *args, name=name)
+        proc.command[proc.command.index("--kubeconfig") + 1] = str(kubeconfig)
+        replicas.append(proc.start())
+    try:
+        apply(cluster, namespace, *models_for("ha"), route_manifest("ha", app="ha"))
+
+        def ready() -> bool:
+            found = condition(get_json(cluster, "hybridroute", "ha", "-n", namespace), "Ready")
+            return bool(found and found["status"] == "True")
+
+        eventually(ready, "route Ready with two chart replicas", timeout=90)
+
+        def active() -> list[float]:
+            return [metric_value(p.metrics(), "hybridroute_operator_active") or 0 for p in replicas]
+
+        eventually(lambda: sorted(active()) == [0, 1], "exactly one replica working", timeout=30)
+        worker = replicas[active().index(1)]
+        assert (metric_value(worker.metrics(), "hybridroute_operator_reconciles_total") or 0) > 0
+    finally:
+        for proc in replicas:
+            assert proc.stop() == 0
 
 
 def test_rendered_chart_is_accepted_by_the_api_server(cluster: ControlPlane, helm: str) -> None:

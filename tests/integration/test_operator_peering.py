@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hybridroute_localstack import ControlPlane, eventually
+from hybridroute_policy import parse_policy
 from operator_harness import (
     ROOT,
     OperatorProcess,
@@ -29,10 +30,7 @@ def ready(cluster: ControlPlane, namespace: str, route: str) -> bool:
     return bool(found and found["status"] == "True")
 
 
-def test_standby_replica_takes_over_when_the_active_one_dies(
-    cluster: ControlPlane, tmp_path: Path
-) -> None:
-    namespace = f"peer-{uuid.uuid4().hex[:6]}"
+def setup_peering(cluster: ControlPlane, namespace: str) -> None:
     cluster.kubectl("create", "namespace", namespace)
     install_crd(cluster)
     cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "kopf-peering.yaml"))
@@ -45,6 +43,65 @@ def test_standby_replica_takes_over_when_the_active_one_dies(
         "metadata": {"name": "hybridroute-operator", "namespace": namespace},
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(peering))
+
+
+def threshold(cluster: ControlPlane, namespace: str, route: str) -> float | None:
+    cm = get_json(cluster, "configmap", f"{route}-policy", "-n", namespace)
+    return parse_policy(cm["data"]["policy.yaml"]).complexity.threshold if cm else None
+
+
+def counter(proc: OperatorProcess, name: str) -> float:
+    return metric_value(proc.metrics(), name) or 0.0
+
+
+def test_replica_paused_by_a_higher_priority_peer_stops_writing(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """kopf's pause stops only the watches; the paused replica's resync loop and queue
+    must not re-apply its cached (now stale) specs over the new worker's children."""
+    namespace = f"pause-{uuid.uuid4().hex[:6]}"
+    setup_peering(cluster, namespace)
+    args = ("--peering", "hybridroute-operator", "--peering-lifetime", "5")
+    low = OperatorProcess(cluster, namespace, tmp_path, *args, "--priority", "1", name="low")
+    low.start()
+    high = None
+    try:
+        apply(cluster, namespace, *models_for("old"), route_manifest("old", app="old"))
+        eventually(lambda: ready(cluster, namespace, "old"), "route Ready", timeout=60)
+        high = OperatorProcess(
+            cluster, namespace, tmp_path, *args, "--priority", "10", name="high"
+        ).start()
+        eventually(
+            lambda: counter(low, "hybridroute_operator_active") == 0
+            and counter(high, "hybridroute_operator_active") == 1,
+            "the low-priority replica stands by",
+            timeout=30,
+        )
+        apply(cluster, namespace, route_manifest("old", app="old", threshold=0.8))
+        eventually(
+            lambda: threshold(cluster, namespace, "old") == 0.8, "new spec applied", timeout=30
+        )
+        writes = counter(low, "hybridroute_operator_reconciles_total")
+        skipped = counter(low, "hybridroute_operator_standby_resyncs_total")
+        eventually(  # resync runs every 5 s here: two standby periods
+            lambda: counter(low, "hybridroute_operator_standby_resyncs_total") >= skipped + 2,
+            "two resync periods on the standby",
+            timeout=30,
+        )
+        assert counter(low, "hybridroute_operator_reconciles_total") == writes
+        assert threshold(cluster, namespace, "old") == 0.8
+    finally:
+        if high is not None:
+            assert high.stop() == 0
+        assert low.stop() == 0
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_standby_replica_takes_over_when_the_active_one_dies(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    namespace = f"peer-{uuid.uuid4().hex[:6]}"
+    setup_peering(cluster, namespace)
     args = ("--peering", "hybridroute-operator", "--peering-lifetime", "5")
     active = OperatorProcess(
         cluster, namespace, tmp_path, *args, "--priority", "10", name="active"
