@@ -107,6 +107,28 @@ def chart_account(cluster: ControlPlane, helm: str, tmp_path: Path) -> Iterator[
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+def test_charts_rbac_allows_owner_references_that_block_owner_deletion(
+    cluster: ControlPlane, helm: str, chart_account: tuple[Path, str]
+) -> None:
+    """Children carry blockOwnerDeletion: true; under the OwnerReferencesPermissionEnforcement
+    admission plugin setting it needs update on hybridroutes/finalizers."""
+    _, namespace = chart_account
+    docs = template(helm, f"watchNamespaces={{{namespace}}}", namespace=namespace)
+    account = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    result = cluster.kubectl(
+        "auth",
+        "can-i",
+        "update",
+        "hybridroutes.inferensys.io",
+        "--subresource=finalizers",
+        "-n",
+        namespace,
+        f"--as=system:serviceaccount:{namespace}:{account}",
+        check=False,
+    )
+    assert result.stdout.strip() == "yes", result.stdout + result.stderr
+
+
 def test_operator_works_with_only_the_charts_rbac(
     cluster: ControlPlane, chart_account: tuple[Path, str], tmp_path: Path
 ) -> None:

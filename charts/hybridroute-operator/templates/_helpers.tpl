@@ -19,6 +19,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [inferensys.io]
   resources: [hybridroutes/status]
   verbs: [get, patch]
+# Children carry an ownerReference with blockOwnerDeletion: true; with the
+# OwnerReferencesPermissionEnforcement admission plugin that needs update on the owner's
+# finalizers subresource (the operator sets no finalizers).
+- apiGroups: [inferensys.io]
+  resources: [hybridroutes/finalizers]
+  verbs: [update]
 # Children: created and updated by server-side apply, deleted when pruned.
 - apiGroups: [""]
   resources: [configmaps, services, serviceaccounts]
