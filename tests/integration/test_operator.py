@@ -304,6 +304,11 @@ def test_invalid_specs_are_rejected_with_readable_messages(
             "autoscaling.minReplicas must be <= maxReplicas",
         ),
         (lambda s: s["small"]["versions"][0].update(name="Not_A_DNS_Name"), "should match"),
+        (
+            lambda s: s["large"].update(endpoint={"url": "http://u:secret@models.example/v1"}),
+            "endpoint.url must not carry credentials (user:password@host): "
+            "put the key in a Secret and use apiKeySecretRef",
+        ),
     ]
     for change, message in cases:
         manifest = route_manifest("bad", app="bad")

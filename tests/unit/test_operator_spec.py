@@ -44,6 +44,10 @@ def test_example_hybridroute_parses() -> None:
             "spec.policy.complexity.threshold",
         ),
         (lambda s: s.update(surprise=True), "spec.surprise: Extra inputs are not permitted"),
+        (
+            lambda s: s["large"].update(endpoint={"url": "https://user:pw@api.example.com/v1"}),
+            "must not carry credentials .* use apiKeySecretRef",
+        ),
     ],
 )
 def test_invalid_specs_are_rejected_with_a_readable_message(change: Any, message: str) -> None:
@@ -61,3 +65,9 @@ def test_external_url_needs_no_port_and_may_carry_a_secret_ref() -> None:
     }
     parsed = HybridRouteSpec.model_validate(spec)
     assert parsed.large.endpoint.api_key_secret_ref is not None
+
+
+def test_an_at_sign_in_the_url_path_is_not_taken_for_credentials() -> None:
+    spec = example_spec()
+    spec["large"]["endpoint"] = {"url": "https://api.example.com/v1/@team"}
+    assert HybridRouteSpec.model_validate(spec).large.endpoint.url is not None

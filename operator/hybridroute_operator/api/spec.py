@@ -26,7 +26,15 @@ from hybridroute_policy import (
     TierPolicy,
     TimeoutPolicy,
 )
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from hybridroute_operator.api.constants import MAX_VERSION_NAME
@@ -46,6 +54,10 @@ PORT_REQUIRED = "endpoint.port is required with service or selector"
 WEIGHTS_SUM = "small.versions weights must sum to 100"
 NAMES_UNIQUE = "small.versions names must be unique"
 MIN_LE_MAX = "autoscaling.minReplicas must be <= maxReplicas"
+URL_CREDENTIALS = (
+    "endpoint.url must not carry credentials (user:password@host): "
+    "put the key in a Secret and use apiKeySecretRef"
+)
 
 
 def _cel(rule: str, message: str) -> JsonValue:
@@ -81,6 +93,7 @@ class ModelEndpoint(SpecModel):
                     EXACTLY_ONE_TARGET,
                 ),
                 _cel("has(self.url) || has(self.port)", PORT_REQUIRED),
+                _cel("!has(self.url) || !self.url.matches('^[^:]*://[^/]*@')", URL_CREDENTIALS),
             ]
         }
     )
@@ -94,6 +107,14 @@ class ModelEndpoint(SpecModel):
     tls_verify: bool = True
     timeouts: TimeoutPolicy = TimeoutPolicy()
     max_connections: int = Field(100, ge=1, le=10000)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        """The URL lands in the policy ConfigMap: no user:password@ in it."""
+        if url is not None and "@" in url.partition("://")[2].partition("/")[0]:
+            raise ValueError(URL_CREDENTIALS)
+        return url
 
     @model_validator(mode="after")
     def _one_target(self) -> ModelEndpoint:
