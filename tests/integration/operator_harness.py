@@ -10,12 +10,15 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hybridroute_localstack import ControlPlane, eventually
 from hybridroute_localstack.probe import free_port
 
+PORT_ATTEMPTS = 5  # a port picked free may be taken by another process before the bind
+PORT_CLASH = "address already in use"
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CRD = ROOT / "crds" / "hybridroute.yaml"
@@ -49,8 +52,10 @@ class ManagedProcess:
         self.command = command
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     def start(self) -> ManagedProcess:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -80,6 +85,38 @@ class ManagedProcess:
                 self.kill()
         return self.proc.returncode
 
+    def _port_clashed(self) -> bool:
+        """This run (not an earlier one in the same log) failed to bind its port."""
+        if not self.log_path.exists():
+            return False
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return PORT_CLASH in log.read().decode(errors="replace").lower()
+
+    def start_on_free_port(self, flag: str, ready: Callable[[], object], what: str) -> int:
+        """Start with a free port after ``flag``; if another process took that port
+        before the bind, start again on another one. Returns the port once ``ready()``."""
+        for _ in range(PORT_ATTEMPTS):
+            port = free_port()
+            self.command[self.command.index(flag) + 1] = str(port)
+            ManagedProcess.start(self)  # the plain spawn (subclasses' start() call this method)
+
+            def state() -> str | None:
+                if self._port_clashed():
+                    return "clash"
+                if not self.running:
+                    return "exited"
+                ready()  # raises until it answers
+                return "up"
+
+            outcome = eventually(state, what, timeout=30)
+            if outcome == "up":
+                return port
+            self.kill()
+            if outcome == "exited":
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name}: no free port in {PORT_ATTEMPTS} attempts")
+
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():
             return ""
@@ -95,7 +132,7 @@ class OperatorProcess(ManagedProcess):
         *extra: str,
         name: str = "operator",
     ) -> None:
-        self.metrics_port = free_port()
+        self.metrics_port = 0  # chosen on start
         peering = [] if any(a.startswith("--peering") for a in extra) else ["--standalone"]
         command = [
             str(BIN / "hybridroute-operator"),
@@ -107,7 +144,7 @@ class OperatorProcess(ManagedProcess):
             "--metrics-host",
             "127.0.0.1",
             "--metrics-port",
-            str(self.metrics_port),
+            "0",
             "--health-port",
             "0",
             "--resync-seconds",
@@ -126,14 +163,26 @@ class OperatorProcess(ManagedProcess):
         return http_text(self.metrics_url)
 
     def start(self) -> OperatorProcess:
-        super().start()
-        eventually(lambda: self.running and self.metrics(), "operator metrics served", timeout=30)
+        def serving() -> bool:
+            return "hybridroute_operator_" in http_text(self.url_for(self.metrics_port))
+
+        def ready() -> bool:
+            self.metrics_port = int(self.command[self.command.index("--metrics-port") + 1])
+            if not serving():  # another process's port, not ours
+                raise RuntimeError("not the operator's metrics")
+            return True
+
+        self.start_on_free_port("--metrics-port", ready, "operator metrics served")
         return self
+
+    @staticmethod
+    def url_for(port: int) -> str:
+        return f"http://127.0.0.1:{port}/metrics"
 
 
 class RouterProcess(ManagedProcess):
     def __init__(self, kubeconfig: Path, configmap: str, workdir: Path) -> None:
-        self.port = free_port()
+        self.port = 0  # chosen on start
         command = [
             str(BIN / "hybridroute-router"),
             "--policy-configmap",
@@ -141,13 +190,21 @@ class RouterProcess(ManagedProcess):
             "--kubeconfig",
             str(kubeconfig),
             "--port",
-            str(self.port),
+            "0",
             "--decision-log",
             "off",
             "--log-level",
             "warning",
         ]
         super().__init__("router", command, workdir / "router.log")
+
+    def start(self) -> RouterProcess:
+        def alive() -> str:
+            self.port = int(self.command[self.command.index("--port") + 1])
+            return http_text(self.url + "/healthz")
+
+        self.start_on_free_port("--port", alive, "router answering /healthz")
+        return self
 
     @property
     def url(self) -> str:
