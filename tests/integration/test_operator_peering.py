@@ -72,8 +72,10 @@ def test_replica_paused_by_a_higher_priority_peer_stops_writing(
             cluster, namespace, tmp_path, *args, "--priority", "10", name="high"
         ).start()
         eventually(
-            lambda: counter(low, "hybridroute_operator_active") == 0
-            and counter(high, "hybridroute_operator_active") == 1,
+            lambda: (
+                counter(low, "hybridroute_operator_active") == 0
+                and counter(high, "hybridroute_operator_active") == 1
+            ),
             "the low-priority replica stands by",
             timeout=30,
         )
