@@ -258,12 +258,23 @@ def test_nothing_is_rewritten_when_nothing_changed(
     route = new_route(cluster, namespace)
     wait_ready(cluster, namespace, route)
 
-    def versions() -> dict[str, str]:
-        out = {}
+    def versions() -> dict[str, Any]:
+        """What the operator wrote: its managedFields entry (fields and time) and the
+        generation of each child (not resourceVersion: the controller-manager and kwok
+        write the status of Deployments, PDBs, ...), and the route's resourceVersion
+        (only the operator writes a HybridRoute's status)."""
+        out: dict[str, Any] = {}
         for kind, name in CHILDREN:
-            obj = get_json(cluster, kind, name.format(r=route), "-n", namespace)
+            obj = get_json(
+                cluster, kind, name.format(r=route), "-n", namespace, "--show-managed-fields"
+            )
             assert obj is not None, (kind, name)
-            out[f"{kind}/{name}"] = obj["metadata"]["resourceVersion"]
+            meta = obj["metadata"]
+            mine = [
+                m for m in meta.get("managedFields", []) if m["manager"] == "hybridroute-operator"
+            ]
+            assert mine, (kind, name, "no managedFields entry of the operator")
+            out[f"{kind}/{name}"] = (meta.get("generation"), mine)
         obj = route_of(cluster, namespace, route)
         out["hybridroute"] = obj["metadata"]["resourceVersion"]  # type: ignore[index]
         return out
