@@ -44,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=60,
         help="seconds before a silent peer is considered gone (a standby takes over)",
     )
-    p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics; 0 disables")
+    p.add_argument("--metrics-port", type=int, default=8090, help="Prometheus metrics; 0 disables")
     p.add_argument("--metrics-host", default="0.0.0.0")  # noqa: S104
-    p.add_argument("--health-port", type=int, default=8081, help="/healthz for probes; 0 disables")
+    p.add_argument("--health-port", type=int, default=8091, help="/healthz for probes; 0 disables")
     p.add_argument(
         "--webhook-port",
         type=int,

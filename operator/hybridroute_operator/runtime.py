@@ -31,7 +31,7 @@ class Options:
     retry_seconds: float = 5.0
     max_parallel: int = 16
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from the Pod IP
-    metrics_port: int | None = 8080
+    metrics_port: int | None = 8090  # not 8080: the router's default port
     shutdown_grace_seconds: float = 10.0
     status_debounce_seconds: float = 0.5
     peering_lifetime_seconds: int = 60
