@@ -97,14 +97,16 @@ def route(name: str, threshold: float = 0.5) -> dict[str, Any]:
     }
 
 
-_last_progress = [0.0]
+class Progress:
+    """Progress lines on stderr, at most one every 5 s."""
 
+    def __init__(self) -> None:
+        self.last = 0.0
 
-def progress(text: str) -> None:
-    """A progress line on stderr at most every 5 s."""
-    if time.monotonic() - _last_progress[0] >= 5:
-        _last_progress[0] = time.monotonic()
-        print(text, file=sys.stderr, flush=True)
+    def __call__(self, text: str) -> None:
+        if time.monotonic() - self.last >= 5:
+            self.last = time.monotonic()
+            print(text, file=sys.stderr, flush=True)
 
 
 class Timer:
@@ -167,6 +169,7 @@ async def run_batch(
     for manifest in manifests:
         manifest["metadata"]["namespace"] = ns
     gate = asyncio.Semaphore(8)
+    progress = Progress()
 
     async def create(manifest: dict[str, Any]) -> None:
         async with gate:
@@ -287,88 +290,79 @@ async def _async(value: bool) -> bool:
     return value
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
+def start_plane(workdir: Path) -> ControlPlane:
+    """The local control plane with three kwok nodes and room for 800 Services."""
     # 200 routes need 800 Services: the local stack's default /24 holds 254 ClusterIPs.
     commands.SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
-    workdir = Path(tempfile.mkdtemp(prefix="bench-operator-"))
-    print(f"logs in {workdir}", file=sys.stderr)
     plane = ControlPlane(workdir / "plane")
     plane.start()
     plane.start_workloads()
     # a kwok node holds 110 pods: two more nodes for 200 router pods and the models
     for name in ("kwok-node-1", "kwok-node-2"):
         plane.kubectl("apply", "-f", "-", input=json.dumps(fake_node(name)))
+    return plane
+
+
+def deploy_models(plane: ControlPlane, ns: str) -> None:
+    """The CRD, the namespace and the model Deployments every route selects, rolled out."""
+    plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds/hybridroute.yaml"))
+    plane.kubectl("wait", "--for=condition=Established", "crd/hybridroutes.inferensys.io")
+    plane.kubectl("create", "namespace", ns)
+    models = [
+        model("bench-large", {"app": "bench-large"}),
+        model("bench-small-v1", {"app": "bench-small", "version": "v1"}),
+        model("bench-small-v2", {"app": "bench-small", "version": "v2"}),
+    ]
+    items = json.dumps({"apiVersion": "v1", "kind": "List", "items": models})
+    plane.kubectl("apply", "-n", ns, "-f", "-", input=items)
+    for m in models:
+        name = m["metadata"]["name"]
+        plane.kubectl("rollout", "status", "-n", ns, f"deployment/{name}", "--timeout=120s")
+
+
+def start_operator(plane: ControlPlane, ns: str, workdir: Path) -> subprocess.Popen[bytes]:
+    command = [
+        str(BIN / "hybridroute-operator"),
+        *("--kubeconfig", str(plane.kubeconfig), "--namespace", ns, "--standalone"),
+        *("--metrics-port", "0", "--health-port", "0"),  # not read: no port to race for
+        *("--log-format", "json", "--log-level", "debug"),
+    ]
+    with (workdir / "operator.log").open("ab") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+async def measure(
+    plane: ControlPlane, ns: str, workdir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    kube = KubeApi(load_access(plane.kubeconfig))
+    try:
+        await run_batch(plane, kube, ns, 1, "warm")  # operator started and watching
+        one = await run_batch(plane, kube, ns, 1, "one")
+        many = await run_batch(plane, kube, ns, args.routes, "many")
+        prop = await propagation(plane, kube, ns, "one0", workdir, args.rounds, args.replicas)
+    finally:
+        await kube.aclose()
+    return {"one": one, "many": many, "propagation": prop}
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-operator-"))
+    print(f"logs in {workdir}", file=sys.stderr)
+    plane = start_plane(workdir)
     operator: subprocess.Popen[bytes] | None = None
     try:
-        plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds/hybridroute.yaml"))
-        plane.kubectl("wait", "--for=condition=Established", "crd/hybridroutes.inferensys.io")
         ns = "bench"
-        plane.kubectl("create", "namespace", ns)
-        models = [
-            model("bench-large", {"app": "bench-large"}),
-            model("bench-small-v1", {"app": "bench-small", "version": "v1"}),
-            model("bench-small-v2", {"app": "bench-small", "version": "v2"}),
-        ]
-        plane.kubectl(
-            "apply",
-            "-n",
-            ns,
-            "-f",
-            "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": models}),
-        )
-        for m in models:
-            plane.kubectl(
-                "rollout",
-                "status",
-                "-n",
-                ns,
-                f"deployment/{m['metadata']['name']}",
-                "--timeout=120s",
-            )
-        log = (workdir / "operator.log").open("ab")
-        operator = subprocess.Popen(  # noqa: ASYNC220 - spawned once, before timing
-            [
-                str(BIN / "hybridroute-operator"),
-                "--kubeconfig",
-                str(plane.kubeconfig),
-                "--namespace",
-                ns,
-                "--standalone",
-                "--metrics-port",
-                str(free_port()),
-                "--metrics-host",
-                "127.0.0.1",
-                "--health-port",
-                "0",
-                "--log-format",
-                "json",
-                "--log-level",
-                "debug",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        kube = KubeApi(load_access(plane.kubeconfig))
-        try:
-            await run_batch(plane, kube, ns, 1, "warm")  # operator started and watching
-            one = await run_batch(plane, kube, ns, 1, "one")
-            many = await run_batch(plane, kube, ns, args.routes, "many")
-            prop = await propagation(plane, kube, ns, "one0", workdir, args.rounds, args.replicas)
-        finally:
-            await kube.aclose()
-        rss = peak_rss_mb(operator.pid)
-        cpu = cpu_seconds(operator.pid)
-        components = {c.name: round(cpu_seconds(c.pid), 1) for c in plane.components}
+        deploy_models(plane, ns)
+        operator = start_operator(plane, ns, workdir)
+        result = await measure(plane, ns, workdir, args)
         return {
-            "one": one,
-            "many": many,
-            "propagation": prop,
-            "operator_peak_rss_mb": rss,
-            "operator_cpu_s": cpu,
+            **result,
+            "operator_peak_rss_mb": peak_rss_mb(operator.pid),
+            "operator_cpu_s": cpu_seconds(operator.pid),
             "router_replicas": args.replicas,
-            "control_plane_cpu_s": components,
+            "control_plane_cpu_s": {c.name: round(cpu_seconds(c.pid), 1) for c in plane.components},
             "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
         }
     finally:

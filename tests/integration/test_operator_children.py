@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,11 +92,11 @@ def patch(cluster: ControlPlane, namespace: str, route: str, spec: dict[str, Any
     )
 
 
-def test_service_monitor_hpa_and_pruning_follow_the_spec(
-    cluster: ControlPlane, setup: tuple[str, OperatorProcess], tmp_path: Path
+def test_service_monitor_is_created_when_its_api_exists_and_pruned_when_disabled(
+    cluster: ControlPlane, setup: tuple[str, OperatorProcess]
 ) -> None:
     namespace, _ = setup
-    route = "opt"
+    route = "opt-sm"
     apply(cluster, namespace, *models_for(route), route_manifest(route, app=route))
     eventually(
         lambda: exists(cluster, namespace, "servicemonitor", f"{route}-router"),
@@ -106,6 +105,26 @@ def test_service_monitor_hpa_and_pruning_follow_the_spec(
     )
     monitor = get_json(cluster, "servicemonitor", f"{route}-router", "-n", namespace)
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"  # type: ignore[index]
+
+    patch(cluster, namespace, route, {"monitoring": {"serviceMonitor": False}})
+    eventually(
+        lambda: not exists(cluster, namespace, "servicemonitor", f"{route}-router"),
+        "ServiceMonitor pruned",
+        timeout=30,
+    )
+
+
+def test_autoscaling_creates_an_hpa_and_removing_it_prunes_the_hpa(
+    cluster: ControlPlane, setup: tuple[str, OperatorProcess]
+) -> None:
+    namespace, _ = setup
+    route = "opt-hpa"
+    apply(cluster, namespace, *models_for(route), route_manifest(route, app=route))
+    eventually(
+        lambda: exists(cluster, namespace, "deployment", f"{route}-router"),
+        "router Deployment created",
+        timeout=60,
+    )
     assert not exists(cluster, namespace, "hpa", f"{route}-router")
 
     patch(
@@ -117,35 +136,29 @@ def test_service_monitor_hpa_and_pruning_follow_the_spec(
     hpa = get_json(cluster, "hpa", f"{route}-router", "-n", namespace)
     assert hpa["spec"]["maxReplicas"] == 5  # type: ignore[index]
 
-    patch(
-        cluster,
-        namespace,
-        route,
-        {
-            "router": {"autoscaling": None},
-            "monitoring": {"serviceMonitor": False},
-            "small": {
-                "versions": [
-                    {
-                        "name": "v1",
-                        "weight": 100,
-                        "endpoint": {
-                            "selector": {"app": f"{route}-small", "version": "v1"},
-                            "port": 8000,
-                        },
-                    }
-                ]
-            },
-        },
-    )
+    patch(cluster, namespace, route, {"router": {"autoscaling": None}})
     eventually(
         lambda: not exists(cluster, namespace, "hpa", f"{route}-router"), "HPA pruned", timeout=30
     )
+
+
+def test_removed_version_loses_its_service_and_the_route_stays_ready(
+    cluster: ControlPlane, setup: tuple[str, OperatorProcess]
+) -> None:
+    namespace, _ = setup
+    route = "opt-ver"
+    apply(cluster, namespace, *models_for(route), route_manifest(route, app=route))
     eventually(
-        lambda: not exists(cluster, namespace, "servicemonitor", f"{route}-router"),
-        "ServiceMonitor pruned",
-        timeout=30,
+        lambda: exists(cluster, namespace, "service", f"{route}-small-v2"),
+        "both versions' Services created",
+        timeout=60,
     )
+    only_v1 = {
+        "name": "v1",
+        "weight": 100,
+        "endpoint": {"selector": {"app": f"{route}-small", "version": "v1"}, "port": 8000},
+    }
+    patch(cluster, namespace, route, {"small": {"versions": [only_v1]}})
     eventually(
         lambda: not exists(cluster, namespace, "service", f"{route}-small-v2"),
         "removed version's Service pruned",
