@@ -176,3 +176,22 @@ def test_removed_version_loses_its_service_and_the_route_stays_ready(
         )  # type: ignore[index]
 
     eventually(ready_with_one_version, "Ready with the single remaining version", timeout=60)
+
+
+def test_router_secrets_for_feedback_token_and_hash_key_reach_the_router_deployment(
+    cluster: ControlPlane, setup: tuple[str, OperatorProcess]
+) -> None:
+    namespace, _ = setup
+    route = "opt-keys"
+    manifest = route_manifest(route, app=route)
+    manifest["spec"]["router"]["feedbackTokenSecretRef"] = {"name": "keys", "key": "feedback"}
+    manifest["spec"]["router"]["hashKeySecretRef"] = {"name": "keys", "key": "hash"}
+    apply(cluster, namespace, *models_for(route), manifest)
+
+    def router_args() -> list[str] | None:
+        found = get_json(cluster, "deployment", f"{route}-router", "-n", namespace)
+        return found["spec"]["template"]["spec"]["containers"][0]["args"] if found else None
+
+    args = eventually(router_args, "router Deployment created", timeout=60)
+    assert args[args.index("--feedback-token-file") + 1].endswith("/keys/feedback")
+    assert args[args.index("--hash-key-file") + 1].endswith("/keys/hash")

@@ -23,6 +23,7 @@ from hybridroute_operator.render.router import (
     build_service_monitor,
 )
 from hybridroute_policy import parse_policy
+from hybridroute_router.cli import parser as router_parser
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +255,38 @@ def test_service_monitor_only_when_the_api_exists_and_wanted(
 def test_render_is_deterministic() -> None:
     spec = parse_spec(example())
     assert render(ROUTE, spec, ALL_READY) == render(ROUTE, spec, ALL_READY)
+
+
+def test_feedback_token_and_hash_key_secrets_are_mounted_and_passed_as_files() -> None:
+    raw = example()
+    raw["router"]["feedbackTokenSecretRef"] = {"name": "router-keys", "key": "feedback"}
+    raw["router"]["hashKeySecretRef"] = {"name": "router-keys", "key": "hash"}
+    spec = parse_spec(raw)
+    pod = build_deployment(ROUTE, spec)["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--feedback-token-file") + 1] == (
+        "/etc/hybridroute/secrets/router-keys/feedback"
+    )
+    assert args[args.index("--hash-key-file") + 1] == "/etc/hybridroute/secrets/router-keys/hash"
+    volume = next(
+        v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "router-keys"
+    )
+    assert [i["key"] for i in volume["secret"]["items"]] == ["feedback", "hash"]
+    cm = build_policy_configmap(ROUTE, build_policy(ROUTE, spec, ALL_READY))
+    assert "router-keys" not in cm["data"]["policy.yaml"]
+
+
+def test_router_runs_without_token_or_hash_key_by_default() -> None:
+    args = build_deployment(ROUTE, parse_spec(example()))["spec"]["template"]["spec"]
+    flags = args["containers"][0]["args"]
+    assert "--feedback-token-file" not in flags
+    assert "--hash-key-file" not in flags
+
+
+def test_rendered_router_arguments_are_accepted_by_the_router_cli() -> None:
+    raw = example()
+    raw["router"]["feedbackTokenSecretRef"] = {"name": "router-keys", "key": "feedback"}
+    raw["router"]["hashKeySecretRef"] = {"name": "router-keys", "key": "hash"}
+    pod = build_deployment(ROUTE, parse_spec(raw))["spec"]["template"]["spec"]
+    parsed = router_parser().parse_args(pod["containers"][0]["args"])
+    assert str(parsed.hash_key_file).endswith("router-keys/hash")

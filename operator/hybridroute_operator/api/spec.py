@@ -230,6 +230,16 @@ class RouterSpec(SpecModel):
     resources: Resources = Resources()
     autoscaling: Autoscaling | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    feedback_token_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="POST /v1/feedback then needs this bearer token "
+        "(the router's --feedback-token-file); by default feedback is open",
+    )
+    hash_key_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="a secret of at least 16 bytes keying the sticky version hash and the "
+        "logs' prompt_hmac (the router's --hash-key-file), the same for every replica",
+    )
 
 
 class MonitoringSpec(SpecModel):

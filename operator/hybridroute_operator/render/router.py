@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridroute_operator.api.spec import HybridRouteSpec, ModelEndpoint, ResourceList
+from hybridroute_operator.api.spec import (
+    HybridRouteSpec,
+    ModelEndpoint,
+    ResourceList,
+    SecretKeyRef,
+)
 from hybridroute_operator.render.common import (
     POLICY_DIR,
     POLICY_KEY,
@@ -77,12 +82,22 @@ def secret_volume_name(secret: str) -> str:
     return ("secret-" + secret.replace(".", "-"))[:63].rstrip("-")
 
 
+def _secret_refs(spec: HybridRouteSpec) -> list[SecretKeyRef]:
+    refs = [e.api_key_secret_ref for e in _endpoints(spec)]
+    refs += [spec.router.feedback_token_secret_ref, spec.router.hash_key_secret_ref]
+    return [ref for ref in refs if ref is not None]
+
+
+def secret_file(ref: SecretKeyRef) -> str:
+    """Where the router reads a referenced Secret key (mounted by the kubelet)."""
+    return f"{SECRETS_DIR}/{ref.name}/{ref.key}"
+
+
 def _secret_volumes(spec: HybridRouteSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One volume per referenced Secret holding only the referenced keys."""
     keys: dict[str, list[str]] = {}
-    for endpoint in _endpoints(spec):
-        ref = endpoint.api_key_secret_ref
-        if ref is not None and ref.key not in keys.setdefault(ref.name, []):
+    for ref in _secret_refs(spec):
+        if ref.key not in keys.setdefault(ref.name, []):
             keys[ref.name].append(ref.key)
     volumes = [
         {
@@ -103,7 +118,7 @@ def _secret_volumes(spec: HybridRouteSpec) -> tuple[list[dict[str, Any]], list[d
 
 
 def router_args(route: RouteRef, spec: HybridRouteSpec) -> list[str]:
-    return [
+    args = [
         "--policy",
         f"{POLICY_DIR}/{POLICY_KEY}",
         "--policy-configmap",
@@ -115,6 +130,11 @@ def router_args(route: RouteRef, spec: HybridRouteSpec) -> list[str]:
         "--log-level",
         spec.router.log_level,
     ]
+    if spec.router.feedback_token_secret_ref is not None:
+        args += ["--feedback-token-file", secret_file(spec.router.feedback_token_secret_ref)]
+    if spec.router.hash_key_secret_ref is not None:
+        args += ["--hash-key-file", secret_file(spec.router.hash_key_secret_ref)]
+    return args
 
 
 def _container(
