@@ -321,6 +321,10 @@ def test_invalid_specs_are_rejected_with_readable_messages(
             "endpoint.url must not carry credentials (user:password@host): "
             "put the key in a Secret and use apiKeySecretRef",
         ),
+        (
+            lambda s: s["router"].update(adminPort=8080),
+            "router.adminPort must differ from the router's API port 8080",
+        ),
     ]
     for change, message in cases:
         manifest = route_manifest("bad", app="bad")

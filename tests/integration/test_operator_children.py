@@ -178,7 +178,7 @@ def test_removed_version_loses_its_service_and_the_route_stays_ready(
     eventually(ready_with_one_version, "Ready with the single remaining version", timeout=60)
 
 
-def test_router_secrets_for_feedback_token_and_hash_key_reach_the_router_deployment(
+def test_router_secrets_and_admin_port_reach_the_router_deployment_and_service(
     cluster: ControlPlane, setup: tuple[str, OperatorProcess]
 ) -> None:
     namespace, _ = setup
@@ -186,6 +186,7 @@ def test_router_secrets_for_feedback_token_and_hash_key_reach_the_router_deploym
     manifest = route_manifest(route, app=route)
     manifest["spec"]["router"]["feedbackTokenSecretRef"] = {"name": "keys", "key": "feedback"}
     manifest["spec"]["router"]["hashKeySecretRef"] = {"name": "keys", "key": "hash"}
+    manifest["spec"]["router"]["adminPort"] = 9090
     apply(cluster, namespace, *models_for(route), manifest)
 
     def router_args() -> list[str] | None:
@@ -195,3 +196,11 @@ def test_router_secrets_for_feedback_token_and_hash_key_reach_the_router_deploym
     args = eventually(router_args, "router Deployment created", timeout=60)
     assert args[args.index("--feedback-token-file") + 1].endswith("/keys/feedback")
     assert args[args.index("--hash-key-file") + 1].endswith("/keys/hash")
+    assert args[args.index("--admin-port") + 1] == "9090"
+
+    def service_ports() -> dict[str, int] | None:
+        found = get_json(cluster, "service", f"{route}-router", "-n", namespace)
+        return {p["name"]: p["port"] for p in found["spec"]["ports"]} if found else None
+
+    ports = eventually(service_ports, "router Service created", timeout=30)
+    assert ports == {"http": 8080, "admin": 9090}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hybridroute_operator.api import parse_spec
+from hybridroute_operator.api import SpecError, parse_spec
 from hybridroute_operator.observed import EXTERNAL, LARGE, EndpointHealth, Observed, small_target
 from hybridroute_operator.render import RouteRef, build_policy, render
 from hybridroute_operator.render.models import build_model_services
@@ -205,7 +205,7 @@ def test_router_role_reads_only_its_own_configmap() -> None:
 def test_router_service_and_pdb_select_the_router_pods() -> None:
     deployment = build_deployment(ROUTE, parse_spec(example()))
     match = deployment["spec"]["selector"]["matchLabels"]
-    assert build_router_service(ROUTE)["spec"]["selector"] == match
+    assert build_router_service(ROUTE, parse_spec(example()))["spec"]["selector"] == match
     assert build_pdb(ROUTE)["spec"]["selector"]["matchLabels"] == match
     assert set(match.items()) <= set(deployment["spec"]["template"]["metadata"]["labels"].items())
 
@@ -290,3 +290,26 @@ def test_rendered_router_arguments_are_accepted_by_the_router_cli() -> None:
     pod = build_deployment(ROUTE, parse_spec(raw))["spec"]["template"]["spec"]
     parsed = router_parser().parse_args(pod["containers"][0]["args"])
     assert str(parsed.hash_key_file).endswith("router-keys/hash")
+
+
+def test_admin_port_moves_probes_metrics_and_the_service_monitor_off_the_api_port() -> None:
+    raw = example()
+    raw["router"]["adminPort"] = 9090
+    spec = parse_spec(raw)
+    container = build_deployment(ROUTE, spec)["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][container["args"].index("--admin-port") + 1] == "9090"
+    assert {"name": "admin", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    assert container["readinessProbe"]["httpGet"]["port"] == "admin"
+    assert container["livenessProbe"]["httpGet"]["port"] == "admin"
+    service_ports = build_router_service(ROUTE, spec)["spec"]["ports"]
+    assert {p["name"]: p["port"] for p in service_ports} == {"http": 8080, "admin": 9090}
+    assert build_service_monitor(ROUTE, spec)["spec"]["endpoints"][0]["port"] == "admin"
+    parsed = router_parser().parse_args(container["args"])
+    assert parsed.admin_port == 9090
+
+
+def test_admin_port_equal_to_the_api_port_is_rejected() -> None:
+    raw = example()
+    raw["router"]["adminPort"] = 8080
+    with pytest.raises(SpecError, match="adminPort must differ from the router's API port 8080"):
+        parse_spec(raw)

@@ -19,3 +19,4 @@ LABEL_COMPONENT: Final = "app.kubernetes.io/component"
 # Route names end up in child names such as "<route>-small-<version>" (<= 63 characters).
 MAX_ROUTE_NAME: Final = 40
 MAX_VERSION_NAME: Final = 16
+ROUTER_PORT: Final = 8080  # the router container's API port

@@ -37,7 +37,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from hybridroute_operator.api.constants import MAX_VERSION_NAME
+from hybridroute_operator.api.constants import MAX_VERSION_NAME, ROUTER_PORT
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Quantity = Annotated[
@@ -54,6 +54,7 @@ PORT_REQUIRED = "endpoint.port is required with service or selector"
 WEIGHTS_SUM = "small.versions weights must sum to 100"
 NAMES_UNIQUE = "small.versions names must be unique"
 MIN_LE_MAX = "autoscaling.minReplicas must be <= maxReplicas"
+ADMIN_PORT_DISTINCT = f"router.adminPort must differ from the router's API port {ROUTER_PORT}"
 URL_CREDENTIALS = (
     "endpoint.url must not carry credentials (user:password@host): "
     "put the key in a Secret and use apiKeySecretRef"
@@ -224,6 +225,17 @@ class Autoscaling(SpecModel):
 
 
 class RouterSpec(SpecModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"!has(self.adminPort) || self.adminPort != {ROUTER_PORT}",
+                    ADMIN_PORT_DISTINCT,
+                )
+            ]
+        }
+    )
+
     replicas: int = Field(2, ge=1, le=100)
     image: str = Field(DEFAULT_ROUTER_IMAGE, min_length=1, max_length=512)
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -240,6 +252,19 @@ class RouterSpec(SpecModel):
         description="a secret of at least 16 bytes keying the sticky version hash and the "
         "logs' prompt_hmac (the router's --hash-key-file), the same for every replica",
     )
+    admin_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="serve /metrics, /healthz and /readyz only on this port (the router's "
+        "--admin-port; probes and the ServiceMonitor follow); by default on the API port",
+    )
+
+    @model_validator(mode="after")
+    def _admin_port_distinct(self) -> RouterSpec:
+        if self.admin_port == ROUTER_PORT:
+            raise ValueError(ADMIN_PORT_DISTINCT)
+        return self
 
 
 class MonitoringSpec(SpecModel):

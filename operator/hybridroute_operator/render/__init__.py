@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from hybridroute_operator.api.constants import ROUTER_PORT
 from hybridroute_operator.api.spec import HybridRouteSpec
 from hybridroute_operator.observed import Observed
 from hybridroute_operator.render.common import (
     POLICY_KEY,
-    ROUTER_PORT,
     Manifest,
     RouteRef,
     key_of,
@@ -38,7 +38,7 @@ def render(route: RouteRef, spec: HybridRouteSpec, observed: Observed) -> list[M
         build_role_binding(route),
         build_policy_configmap(route, build_policy(route, spec, observed)),
         *build_model_services(route, spec),
-        build_router_service(route),
+        build_router_service(route, spec),
         build_deployment(route, spec),
         build_pdb(route),
     ]

@@ -16,7 +16,6 @@ from hybridroute_operator.api.constants import (
 
 Manifest = dict[str, Any]
 
-ROUTER_PORT = 8080
 POLICY_KEY = "policy.yaml"
 POLICY_DIR = "/etc/hybridroute/policy"
 SECRETS_DIR = "/etc/hybridroute/secrets"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hybridroute_operator.api.constants import ROUTER_PORT
 from hybridroute_operator.api.spec import (
     HybridRouteSpec,
     ModelEndpoint,
@@ -14,7 +15,6 @@ from hybridroute_operator.api.spec import (
 from hybridroute_operator.render.common import (
     POLICY_DIR,
     POLICY_KEY,
-    ROUTER_PORT,
     SECRETS_DIR,
     Manifest,
     RouteRef,
@@ -134,23 +134,38 @@ def router_args(route: RouteRef, spec: HybridRouteSpec) -> list[str]:
         args += ["--feedback-token-file", secret_file(spec.router.feedback_token_secret_ref)]
     if spec.router.hash_key_secret_ref is not None:
         args += ["--hash-key-file", secret_file(spec.router.hash_key_secret_ref)]
+    if spec.router.admin_port is not None:
+        args += ["--admin-port", str(spec.router.admin_port)]
     return args
+
+
+def _ports(spec: HybridRouteSpec) -> list[dict[str, Any]]:
+    ports = [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}]
+    if spec.router.admin_port is not None:
+        ports.append({"name": "admin", "containerPort": spec.router.admin_port, "protocol": "TCP"})
+    return ports
+
+
+def _ops_port(spec: HybridRouteSpec) -> str:
+    """The named port serving /metrics, /healthz and /readyz."""
+    return "http" if spec.router.admin_port is None else "admin"
 
 
 def _container(
     route: RouteRef, spec: HybridRouteSpec, mounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
     res = spec.router.resources
-    probe = {"httpGet": {"path": "/readyz", "port": "http", "scheme": "HTTP"}, "periodSeconds": 5}
+    ops = _ops_port(spec)
+    probe = {"httpGet": {"path": "/readyz", "port": ops, "scheme": "HTTP"}, "periodSeconds": 5}
     return {
         "name": "router",
         "image": spec.router.image,
         "imagePullPolicy": spec.router.image_pull_policy,
         "args": router_args(route, spec),
-        "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}],
+        "ports": _ports(spec),
         "readinessProbe": {**probe, "failureThreshold": 2},
         "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
+            "httpGet": {"path": "/healthz", "port": ops, "scheme": "HTTP"},
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
@@ -222,7 +237,12 @@ def build_deployment(route: RouteRef, spec: HybridRouteSpec) -> Manifest:
     }
 
 
-def build_router_service(route: RouteRef) -> Manifest:
+def build_router_service(route: RouteRef, spec: HybridRouteSpec) -> Manifest:
+    """The API port; the admin port too when there is one (for the ServiceMonitor)."""
+    ports = [
+        {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"], "protocol": "TCP"}
+        for p in _ports(spec)
+    ]
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -230,9 +250,7 @@ def build_router_service(route: RouteRef) -> Manifest:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(route, COMPONENT),
-            "ports": [
-                {"name": "http", "port": ROUTER_PORT, "targetPort": "http", "protocol": "TCP"}
-            ],
+            "ports": ports,
         },
     }
 
@@ -289,7 +307,7 @@ def build_service_monitor(route: RouteRef, spec: HybridRouteSpec) -> Manifest:
         "spec": {
             "selector": {"matchLabels": selector_labels(route, COMPONENT)},
             "endpoints": [
-                {"port": "http", "path": "/metrics", "interval": spec.monitoring.interval}
+                {"port": _ops_port(spec), "path": "/metrics", "interval": spec.monitoring.interval}
             ],
         },
     }
