@@ -3,6 +3,8 @@ and the CRD generator. Nothing here imports router or operator internals."""
 
 from hybridroute_policy.loading import PolicyError, dump_policy, load_policy, parse_policy
 from hybridroute_policy.models import (
+    NAMES_UNIQUE,
+    WEIGHTS_SUM,
     ApiKeySource,
     CircuitBreakerPolicy,
     ComplexityPolicy,
@@ -23,9 +25,12 @@ from hybridroute_policy.models import (
     TierRule,
     TimeoutPolicy,
     Upstream,
+    check_versions,
 )
 
 __all__ = [
+    "NAMES_UNIQUE",
+    "WEIGHTS_SUM",
     "ApiKeySource",
     "CircuitBreakerPolicy",
     "ComplexityPolicy",
@@ -47,6 +52,7 @@ __all__ = [
     "TierRule",
     "TimeoutPolicy",
     "Upstream",
+    "check_versions",
     "dump_policy",
     "load_policy",
     "parse_policy",

@@ -98,6 +98,18 @@ class SmallVersion(PolicyModel):
     upstream: Upstream
 
 
+WEIGHTS_SUM = "small.versions weights must sum to 100"
+NAMES_UNIQUE = "small.versions names must be unique"
+
+
+def check_versions(names: list[str], weights: list[int]) -> None:
+    """The rules small-model versions obey wherever they are written (policy or CRD)."""
+    if len(set(names)) != len(names):
+        raise ValueError(f"{NAMES_UNIQUE}, got {names}")
+    if sum(weights) != 100:
+        raise ValueError(f"{WEIGHTS_SUM}, got {sum(weights)}")
+
+
 class SmallModel(PolicyModel):
     versions: list[SmallVersion] = Field(..., min_length=1)
     pricing: PricingPolicy = PricingPolicy()
@@ -105,12 +117,7 @@ class SmallModel(PolicyModel):
 
     @model_validator(mode="after")
     def _versions_consistent(self) -> SmallModel:
-        names = [v.name for v in self.versions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"small.versions names must be unique, got {names}")
-        total = sum(v.weight for v in self.versions)
-        if total != 100:
-            raise ValueError(f"small.versions weights must sum to 100, got {total}")
+        check_versions([v.name for v in self.versions], [v.weight for v in self.versions])
         return self
 
 

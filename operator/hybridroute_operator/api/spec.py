@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from hybridroute_policy import (
+    NAMES_UNIQUE,
+    WEIGHTS_SUM,
     CircuitBreakerPolicy,
     ComplexityPolicy,
     ConfidencePolicy,
@@ -25,6 +27,7 @@ from hybridroute_policy import (
     SimilarityPolicy,
     TierPolicy,
     TimeoutPolicy,
+    check_versions,
 )
 from pydantic import (
     BaseModel,
@@ -51,8 +54,6 @@ DEFAULT_ROUTER_IMAGE = "ghcr.io/inferensys/hybridroute-router:0.1.0"
 
 EXACTLY_ONE_TARGET = "endpoint needs exactly one of service, selector or url"
 PORT_REQUIRED = "endpoint.port is required with service or selector"
-WEIGHTS_SUM = "small.versions weights must sum to 100"
-NAMES_UNIQUE = "small.versions names must be unique"
 MIN_LE_MAX = "autoscaling.minReplicas must be <= maxReplicas"
 ADMIN_PORT_DISTINCT = f"router.adminPort must differ from the router's API port {ROUTER_PORT}"
 URL_CREDENTIALS = (
@@ -163,12 +164,7 @@ class SmallSpec(SpecModel):
 
     @model_validator(mode="after")
     def _versions_consistent(self) -> SmallSpec:
-        names = [v.name for v in self.versions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{NAMES_UNIQUE}, got {names}")
-        total = sum(v.weight for v in self.versions)
-        if total != 100:
-            raise ValueError(f"{WEIGHTS_SUM}, got {total}")
+        check_versions([v.name for v in self.versions], [v.weight for v in self.versions])
         return self
 
 
