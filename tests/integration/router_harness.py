@@ -265,6 +265,15 @@ async def _send(
     await send({"type": "http.response.body", "body": body})
 
 
+@contextlib.contextmanager
+def fake_upstream(role: str, answer: str) -> Iterator[tuple[FakeUpstream, str]]:
+    """A :class:`FakeUpstream` served on loopback, as the router tests' ``large`` and
+    ``small`` fixtures yield it: the upstream (to inspect its requests) and its URL."""
+    up = FakeUpstream(role, answer=answer)
+    with serving(up) as s:
+        yield up, s.url
+
+
 def policy_doc(
     large_url: str,
     small_urls: dict[str, str],

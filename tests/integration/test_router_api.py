@@ -17,6 +17,7 @@ import openai
 import pytest
 from router_harness import (
     FakeUpstream,
+    fake_upstream,
     metrics_with,
     policy_doc,
     running_router,
@@ -36,16 +37,14 @@ SIMPLE = [{"role": "user", "content": "What is the capital of France?"}]
 
 @pytest.fixture
 def large() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("large", answer="large says Paris")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("large", "large says Paris") as pair:
+        yield pair
 
 
 @pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("small", answer="small says Paris")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("small", "small says Paris") as pair:
+        yield pair
 
 
 def router(tmp_path: Path, large: Any, small: Any, *args: str, **sections: Any) -> Any:

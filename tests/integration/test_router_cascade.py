@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from router_harness import (
     FakeUpstream,
+    fake_upstream,
     metrics_with,
     policy_doc,
     running_router,
-    serving,
     wait_for,
 )
 
@@ -27,16 +27,14 @@ SIMPLE = [{"role": "user", "content": "What is the capital of France?"}]
 
 @pytest.fixture
 def large() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("large", answer="large answer")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("large", "large answer") as pair:
+        yield pair
 
 
 @pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("small", answer="small answer")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("small", "small answer") as pair:
+        yield pair
 
 
 def cascade_doc(large: Any, small: Any, tmp_path: Path, streaming: str = "skip") -> dict[str, Any]:

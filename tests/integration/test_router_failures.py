@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    fake_upstream,
+    policy_doc,
+    running_router,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,16 +54,14 @@ def _release_held_ports() -> Iterator[None]:
 
 @pytest.fixture
 def large() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("large", answer="large answer")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("large", "large answer") as pair:
+        yield pair
 
 
 @pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("small", answer="small answer")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("small", "small answer") as pair:
+        yield pair
 
 
 def doc(large_url: str, small_url: str, **sections: Any) -> dict[str, Any]:

@@ -13,7 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    fake_upstream,
+    policy_doc,
+    running_router,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,16 +28,14 @@ SIMPLE = [{"role": "user", "content": "What is the capital of France?"}]
 
 @pytest.fixture
 def large() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("large", answer="The capital of France is Paris.")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("large", "The capital of France is Paris.") as pair:
+        yield pair
 
 
 @pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("small", answer="Paris is the capital of France.")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("small", "Paris is the capital of France.") as pair:
+        yield pair
 
 
 def shadow_doc(large: Any, small: Any, tmp_path: Path, **shadow: Any) -> dict[str, Any]:

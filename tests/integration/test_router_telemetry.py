@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from router_harness import (
     FakeUpstream,
+    fake_upstream,
     metrics_with,
     policy_doc,
     running_router,
-    serving,
     wait_for,
 )
 
@@ -32,16 +32,14 @@ TRACEPARENT = f"00-{PARENT_TRACE}-00f067aa0ba902b7-01"
 
 @pytest.fixture
 def large() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("large", answer="large answer")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("large", "large answer") as pair:
+        yield pair
 
 
 @pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("small", answer="small answer here")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("small", "small answer here") as pair:
+        yield pair
 
 
 def test_spans_for_request_decision_and_upstream_with_traceparent_propagated(

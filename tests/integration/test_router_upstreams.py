@@ -15,7 +15,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    fake_upstream,
+    policy_doc,
+    running_router,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +31,8 @@ BODY = {"model": "hybrid", "messages": [{"role": "user", "content": "What is 2 p
 
 @pytest.fixture
 def large() -> Iterator[tuple[FakeUpstream, str]]:
-    up = FakeUpstream("large", answer="large answer")
-    with serving(up) as s:
-        yield up, s.url
+    with fake_upstream("large", "large answer") as pair:
+        yield pair
 
 
 def test_api_keys_from_env_and_file_go_only_to_their_own_upstream(
