@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="name or IP by which the API server reaches the webhook (in its certificate)",
     )
+    p.add_argument(
+        "--prometheus-url",
+        default=None,
+        help="default Prometheus for load adaptation and canary analysis (a route's own "
+        "spec.adaptation.prometheus / spec.canary.prometheus wins)",
+    )
     p.add_argument("--resync-seconds", type=float, default=60.0)
     p.add_argument("--retry-seconds", type=float, default=5.0)
     p.add_argument("--max-parallel", type=int, default=16, help="routes reconciled at once")
@@ -102,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         identity=identity,
         priority=priority,
         namespaces=() if args.all_namespaces else tuple(args.namespace),
+        prometheus_url=args.prometheus_url,
     )
     if options.webhook_port is not None:
         enable_webhook()

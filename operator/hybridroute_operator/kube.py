@@ -203,6 +203,16 @@ class KubeApi:
             content_type="application/merge-patch+json",
         )
 
+    async def create(self, manifest: JSON) -> JSON | None:
+        """POST a new object (Events: each one is new)."""
+        kind = kind_of(manifest["apiVersion"], manifest["kind"])
+        return await self._call(
+            "POST",
+            kind.collection(manifest["metadata"]["namespace"]),
+            body=manifest,
+            content_type="application/json",
+        )
+
     async def serves(self, api_version: str) -> bool:
         """True when the API server serves this group/version (e.g. monitoring.coreos.com/v1)."""
         try:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Purpose = Literal["adaptation", "canary", "savings"]
+QueryResult = Literal["ok", "no_data", "ambiguous", "error", "unreachable"]
 
 
 @dataclass
@@ -58,3 +62,25 @@ class OperatorMetrics:
             "Resync periods skipped because this replica was a peering standby",
             registry=r,
         )
+        self.prometheus_queries = Counter(
+            "hybridroute_operator_prometheus_queries_total",
+            "Prometheus queries by purpose and result (ok, no_data, ambiguous, error, unreachable)",
+            ["purpose", "result"],
+            registry=r,
+        )
+        self.prometheus_query_duration = Histogram(
+            "hybridroute_operator_prometheus_query_duration_seconds",
+            "Time of one Prometheus query",
+            ["purpose"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.events_failed = Counter(
+            "hybridroute_operator_events_failed_total",
+            "Events the operator could not post (the decision stands; only the Event is lost)",
+            registry=r,
+        )
+
+    def observe_query(self, purpose: Purpose, result: QueryResult, seconds: float) -> None:
+        self.prometheus_queries.labels(purpose=purpose, result=result).inc()
+        self.prometheus_query_duration.labels(purpose=purpose).observe(seconds)

@@ -24,6 +24,7 @@ from hybridroute_operator.api.kinds import (
     SERVICE_MONITOR,
 )
 from hybridroute_operator.api.spec import HybridRouteSpec, SpecError, parse_spec
+from hybridroute_operator.controls import LoopOutput, controls_from_status, effective_spec
 from hybridroute_operator.drift import drifted
 from hybridroute_operator.kube import KubeApi, KubeError
 from hybridroute_operator.metrics import OperatorMetrics
@@ -47,7 +48,13 @@ from hybridroute_operator.render import (
     router_name,
     small_service_name,
 )
-from hybridroute_operator.status import Outcome, build_status, find_problems, same_status
+from hybridroute_operator.status import (
+    Outcome,
+    build_status,
+    condition,
+    find_problems,
+    same_status,
+)
 
 RouteKey = tuple[str, str]
 ChildKey = tuple[str, str, str]
@@ -153,6 +160,10 @@ class Reconciler:
         self._monitoring: tuple[float, bool] | None = None
         self._services: dict[RouteKey, frozenset[str]] = {}
         self.index = ObservedIndex()
+        self.specs: dict[RouteKey, HybridRouteSpec] = {}  # last valid spec, as written
+        # control loops' latest outputs: loop name -> (condition types it owns, output)
+        self.loop_outputs: dict[RouteKey, dict[str, tuple[tuple[str, ...], LoopOutput | None]]]
+        self.loop_outputs = {}
 
     # -- what the handlers feed in -------------------------------------------------------
     def route_seen(self, body: Mapping[str, Any]) -> RouteKey | None:
@@ -172,8 +183,32 @@ class Reconciler:
         self.cache.forget_route(key)
         self._generations.pop(key, None)
         self._written.pop(key, None)
+        self.specs.pop(key, None)
+        self.loop_outputs.pop(key, None)
         self.index.forget(key[0], self._services.pop(key, frozenset()), key)
         self.metrics.routes.set(len(self.routes))
+
+    # -- what the control loops feed in --------------------------------------------------
+    def status_view(self, key: RouteKey) -> dict[str, Any]:
+        """The latest status as this operator knows it: the object's, what it wrote
+        since, and the loops' sections not written yet."""
+        body = self.routes.get(key) or {}
+        status = dict(body.get("status") or {})
+        status.update(self._written.get(key, {}))
+        for name, (_, output) in self.loop_outputs.get(key, {}).items():
+            if output is not None and output.section is not None:
+                status[name] = dict(output.section)
+            else:
+                status.pop(name, None)
+        return status
+
+    def loop_output(
+        self, key: RouteKey, name: str, condition_types: tuple[str, ...], output: LoopOutput | None
+    ) -> None:
+        """A control loop's decision (None: the loop was switched off for this route);
+        the next reconcile writes it to status and renders the policy from it."""
+        if key in self.routes:
+            self.loop_outputs.setdefault(key, {})[name] = (condition_types, output)
 
     def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> Trigger | None:
         """A child changed: whether and how soon its owner needs a reconcile. A deleted
@@ -252,8 +287,11 @@ class Reconciler:
             spec = parse_spec(body.get("spec") or {})
         except SpecError as exc:
             outcome = Outcome("invalid", "InvalidSpec", str(exc))
+            self.specs.pop(key, None)  # the loops pause until the spec is valid again
             await self._write_status(ref, key, body, None, Observed(), outcome, [], None)
             return True, "invalid"
+        self.specs[key] = spec
+        spec = effective_spec(spec, controls_from_status(spec, self.status_view(key)))
         observed = await self.observe(ref, spec)
         problems = find_problems(spec, observed)
         blocking = [p for p in problems if p.blocking]
@@ -399,7 +437,28 @@ class Reconciler:
             now=self.now(),
             previous=previous,
         )
+        self._add_loop_outputs(key, status, previous, ref.generation)
         if same_status(previous, status):
             return
         await self.kube.patch_status(ref.namespace, ref.name, status)
         self._written[key] = status
+
+    def _add_loop_outputs(
+        self, key: RouteKey, status: dict[str, Any], previous: Mapping[str, Any], generation: int
+    ) -> None:
+        """The control loops' sections and conditions, into the status to write."""
+        before = {c.get("type", ""): c for c in previous.get("conditions") or []}
+        conditions: list[dict[str, Any]] = status["conditions"]
+        for name, (types, output) in self.loop_outputs.get(key, {}).items():
+            if output is None or output.section is None:
+                if name in previous:
+                    status[name] = None  # merge patch: delete the section
+                conditions[:] = [c for c in conditions if c.get("type") not in types]
+                continue
+            status[name] = dict(output.section)
+            mine = {note.type for note in output.conditions}
+            conditions[:] = [c for c in conditions if c.get("type") not in mine]
+            conditions.extend(
+                condition(n.type, n.ok, n.reason, n.message, generation, self.now(), before)
+                for n in output.conditions
+            )

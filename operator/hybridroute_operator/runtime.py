@@ -14,12 +14,17 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
+from hybridroute_operator.api.spec import HybridRouteSpec
 from hybridroute_operator.certs import self_signed
+from hybridroute_operator.controls import EventNote, LoopOutput
 from hybridroute_operator.kube import ClusterAccess, KubeApi, load_access
+from hybridroute_operator.loops import ControlLoop, LoopEnv, LoopScheduler
 from hybridroute_operator.metrics import OperatorMetrics
 from hybridroute_operator.peering import may_work, peering_path
+from hybridroute_operator.prom import PrometheusPool
 from hybridroute_operator.queue import Coalescer
-from hybridroute_operator.reconcile import Reconciler, RouteKey, Trigger
+from hybridroute_operator.reconcile import Reconciler, RouteKey, Trigger, route_ref, utc_now
+from hybridroute_operator.render import RouteRef, build_event
 
 log = logging.getLogger("hybridroute.operator")
 
@@ -43,11 +48,18 @@ class Options:
     identity: str = ""  # this replica's peer id (given to kopf too)
     priority: int = 0
     namespaces: tuple[str, ...] = ()  # empty: cluster-wide (a ClusterKopfPeering)
+    prometheus_url: str | None = None  # the default Prometheus of the control loops
+    loop_tick_seconds: float = 0.5  # how often due control-loop evaluations are started
 
     @property
     def peering_poll_seconds(self) -> float:
         """How often a replica re-reads the peering (kopf's keep-alives are per lifetime)."""
         return max(0.5, min(5.0, self.peering_lifetime_seconds / 4))
+
+
+def control_loops() -> list[ControlLoop]:
+    """The control loops every route may enable (load adaptation, canary, savings)."""
+    return []
 
 
 class Runtime:
@@ -63,8 +75,22 @@ class Runtime:
             max_parallel=options.max_parallel,
             retry_seconds=options.retry_seconds,
         )
+        self.scheduler = LoopScheduler(
+            loops=control_loops(),
+            env=LoopEnv(
+                kube=self.kube,
+                metrics=self.metrics,
+                prometheus=PrometheusPool(observer=self.metrics),
+                default_prometheus_url=options.prometheus_url,
+            ),
+            routes=self._loop_routes,
+            deliver=self._loop_output,
+            tick_seconds=options.loop_tick_seconds,
+        )
         self._resync: asyncio.Task[None] | None = None
         self._peering: asyncio.Task[None] | None = None
+        self._loops: asyncio.Task[None] | None = None
+        self._posting: set[asyncio.Task[None]] = set()
         self._metrics_server: tuple[WSGIServer, Thread] | None = None
 
     def start(self) -> None:
@@ -74,6 +100,7 @@ class Runtime:
             )
         loop = asyncio.get_running_loop()
         self._resync = loop.create_task(self._resync_loop())
+        self._loops = loop.create_task(self.scheduler.run(lambda: self.active))
         if self.options.peering_name is not None:
             self._peering = loop.create_task(self._peering_loop(self.options.peering_name))
 
@@ -129,10 +156,12 @@ class Runtime:
                 self.queue.request(key, urgent=False)
 
     async def stop(self) -> None:
-        for task in (self._resync, self._peering):
+        for task in (self._resync, self._peering, self._loops):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        await self.scheduler.aclose()
+        await asyncio.gather(*self._posting, return_exceptions=True)
         await self.queue.close(self.options.shutdown_grace_seconds)
         await self.kube.aclose()
         if self._metrics_server is not None:
@@ -141,6 +170,36 @@ class Runtime:
             server.server_close()
             thread.join(timeout=5)
         log.info("operator stopped")
+
+    # -- control loops ----------------------------------------------------------------------
+    def _loop_routes(self) -> dict[RouteKey, tuple[RouteRef, HybridRouteSpec, dict[str, Any]]]:
+        reconciler = self.reconciler
+        return {
+            key: (route_ref(body), reconciler.specs[key], reconciler.status_view(key))
+            for key, body in reconciler.routes.items()
+            if key in reconciler.specs
+        }
+
+    def _loop_output(self, key: RouteKey, loop: ControlLoop, output: LoopOutput | None) -> None:
+        """A loop decided: record it, post its Events, reconcile (status + policy)."""
+        if not self.active or key not in self.reconciler.routes:
+            return
+        self.reconciler.loop_output(key, loop.name, loop.condition_types, output)
+        if output is not None and output.events:
+            ref = route_ref(self.reconciler.routes[key])
+            task = asyncio.get_running_loop().create_task(self._post(ref, output.events))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
+        self.queue.request(key)
+
+    async def _post(self, ref: RouteRef, events: tuple[EventNote, ...]) -> None:
+        for note in events:
+            event = build_event(ref, note.type, note.reason, note.message, utc_now())
+            try:
+                await self.kube.create(event)
+            except Exception as exc:  # an Event is best effort: count it, go on
+                self.metrics.events_failed.inc()
+                log.warning("event not posted", extra={"route": ref.name, "error": str(exc)})
 
     def trigger(self, trigger: Trigger | None) -> None:
         if trigger is None:

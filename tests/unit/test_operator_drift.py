@@ -117,8 +117,8 @@ async def test_status_refreshes_never_hold_back_urgent_work() -> None:
 
 
 def test_only_the_kube_module_talks_to_the_kubernetes_api() -> None:
-    """HTTP clients and kubernetes are imported by hybridroute_operator.kube alone; kopf only by the
-    kopf shell (handlers, cli)."""
+    """HTTP clients and kubernetes are imported by hybridroute_operator.kube alone (and the
+    Prometheus client, prom, for its own API); kopf only by the kopf shell (handlers, cli)."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE).as_posix()
@@ -130,6 +130,8 @@ def test_only_the_kube_module_talks_to_the_kubernetes_api() -> None:
                 names = [node.module.split(".")[0]]
             for name in names:
                 if name in {"httpx", "aiohttp", "kubernetes"} and rel != "kube.py":
+                    if rel == "prom.py" and name == "httpx":
+                        continue
                     offenders.append(f"{rel}: {name}")
                 if name == "kopf" and rel not in {"handlers.py", "cli.py"}:
                     offenders.append(f"{rel}: {name}")

@@ -31,6 +31,8 @@ class Kind:
 
 HYBRIDROUTE = Kind(API_VERSION, KIND, PLURAL)
 CONFIGMAP = Kind("v1", "ConfigMap", "configmaps")
+SECRET = Kind("v1", "Secret", "secrets")
+EVENT = Kind("v1", "Event", "events")
 SERVICE = Kind("v1", "Service", "services")
 SERVICE_ACCOUNT = Kind("v1", "ServiceAccount", "serviceaccounts")
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
@@ -57,7 +59,7 @@ WATCHED_CHILD_KINDS: tuple[Kind, ...] = CHILD_KINDS[:-1]
 # Children that can disappear from the rendered set when the spec changes.
 PRUNABLE_KINDS: tuple[Kind, ...] = (SERVICE, HPA, SERVICE_MONITOR)
 
-_BY_KEY = {(k.api_version, k.kind): k for k in (*CHILD_KINDS, HYBRIDROUTE, ENDPOINT_SLICE)}
+_BY_KEY = {(k.api_version, k.kind): k for k in (*CHILD_KINDS, HYBRIDROUTE, ENDPOINT_SLICE, EVENT)}
 
 
 def kind_of(api_version: str, kind: str) -> Kind:

@@ -128,6 +128,22 @@ class ModelEndpoint(SpecModel):
         return self
 
 
+class PrometheusSpec(SpecModel):
+    """Where the operator reads metrics (load adaptation, canary analysis, savings)."""
+
+    url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^https?://[^\s/]+(/.*)?$",
+        description="Prometheus base URL, e.g. http://prometheus.monitoring:9090; the "
+        "operator's --prometheus-url when unset",
+    )
+    bearer_token_secret_ref: SecretKeyRef | None = Field(
+        None, description="a Secret key holding a bearer token sent with every query"
+    )
+    timeout_seconds: float = Field(5.0, gt=0, le=60, description="per query")
+
+
 class LargeSpec(SpecModel):
     model: str = Field(..., min_length=1, max_length=256, description="model id the server expects")
     endpoint: ModelEndpoint

@@ -15,6 +15,7 @@ from hybridroute_operator.render.common import (
     router_name,
     small_service_name,
 )
+from hybridroute_operator.render.events import build_event
 from hybridroute_operator.render.models import build_model_services
 from hybridroute_operator.render.policy import build_policy, build_policy_configmap, policy_yaml
 from hybridroute_operator.render.router import (
@@ -58,6 +59,7 @@ __all__ = [
     "POLICY_KEY",
     "Manifest",
     "RouteRef",
+    "build_event",
     "build_policy",
     "build_policy_configmap",
     "key_of",

@@ -1,0 +1,143 @@
+"""What the control loops decide, as it reaches the router: the spec in force (pure).
+
+The load-adaptation and canary loops never rewrite ``spec`` (Argo CD and Flux must see
+no drift). They write their decisions into ``status`` (``status.adaptation``,
+``status.canary``), and every reconcile renders the policy from the spec *as adjusted
+by status*. So status is the one place the loops' state lives: an operator restart or a
+peering hand-over resumes from it, and the policy ConfigMap is always a function of
+(spec, status, observed).
+
+Contract of the status fields read here (written by the loops):
+
+- ``status.adaptation.effectiveThreshold`` (number): the complexity threshold in force;
+  used only while ``spec.adaptation`` is set, and clamped to [0, 1].
+- ``status.canary.weights`` (``{version: percent}``): small-version weights in force;
+  used only while ``spec.canary`` is set, and only when they are a valid split (every
+  name a known version, integers 0..100 summing to 100); anything else is ignored and the
+  spec's weights stay.
+- ``status.canary.discovered`` (list of ``{name, selector, port}``): small versions found
+  by the canary's label discovery, added to the spec's versions (a spec version of the
+  same name wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from hybridroute_operator.api.spec import HybridRouteSpec, SmallVersionSpec
+
+
+@dataclass(frozen=True)
+class ConditionNote:
+    """A condition a loop owns; the reconciler stamps generation and transition time."""
+
+    type: str
+    ok: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EventNote:
+    """An Event on the HybridRoute (``kubectl describe`` shows it)."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LoopOutput:
+    """``section`` goes to ``status.<loop name>`` (None removes it)."""
+
+    section: Mapping[str, Any] | None
+    conditions: tuple[ConditionNote, ...] = ()
+    events: tuple[EventNote, ...] = ()
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Overrides of the spec the loops decided; empty means the spec as written."""
+
+    threshold: float | None = None
+    weights: Mapping[str, int] | None = None
+    discovered: Sequence[SmallVersionSpec] = field(default_factory=tuple)
+
+
+def _enabled(spec: HybridRouteSpec, section: str) -> bool:
+    return getattr(spec, section, None) is not None
+
+
+def _threshold(status: Mapping[str, Any]) -> float | None:
+    value = (status.get("adaptation") or {}).get("effectiveThreshold")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return min(1.0, max(0.0, float(value)))
+
+
+def _discovered(status: Mapping[str, Any], known: set[str]) -> list[SmallVersionSpec]:
+    out = []
+    for raw in (status.get("canary") or {}).get("discovered") or []:
+        if not isinstance(raw, Mapping) or raw.get("name") in known:
+            continue
+        try:
+            version = SmallVersionSpec.model_validate(
+                {
+                    "name": raw.get("name"),
+                    "weight": 0,
+                    "endpoint": {"selector": raw.get("selector"), "port": raw.get("port")},
+                    **({"model": raw["model"]} if raw.get("model") else {}),
+                }
+            )
+        except ValidationError:
+            continue
+        out.append(version)
+        known.add(version.name)
+    return out
+
+
+def _weights(status: Mapping[str, Any], names: set[str]) -> dict[str, int] | None:
+    raw = (status.get("canary") or {}).get("weights")
+    if not isinstance(raw, Mapping) or not raw:
+        return None
+    weights: dict[str, int] = {}
+    for name, weight in raw.items():
+        if name not in names or isinstance(weight, bool) or not isinstance(weight, int):
+            return None
+        if not 0 <= weight <= 100:
+            return None
+        weights[str(name)] = weight
+    if sum(weights.values()) != 100:
+        return None
+    return weights
+
+
+def controls_from_status(spec: HybridRouteSpec, status: Mapping[str, Any]) -> Controls:
+    """The loops' decisions recorded in ``status`` that apply to this spec."""
+    threshold = _threshold(status) if _enabled(spec, "adaptation") else None
+    if not _enabled(spec, "canary"):
+        return Controls(threshold=threshold)
+    known = {v.name for v in spec.small.versions}
+    discovered = _discovered(status, set(known))
+    weights = _weights(status, known | {v.name for v in discovered})
+    return Controls(threshold=threshold, weights=weights, discovered=tuple(discovered))
+
+
+def effective_spec(spec: HybridRouteSpec, controls: Controls) -> HybridRouteSpec:
+    """The spec with the loops' decisions applied: what render and status work from."""
+    if controls.threshold is None and controls.weights is None and not controls.discovered:
+        return spec
+    policy = spec.policy
+    if controls.threshold is not None:
+        complexity = policy.complexity.model_copy(update={"threshold": controls.threshold})
+        policy = policy.model_copy(update={"complexity": complexity})
+    versions = [*spec.small.versions, *controls.discovered]  # discovered: weight 0
+    if controls.weights is not None:
+        weights = controls.weights
+        versions = [v.model_copy(update={"weight": weights.get(v.name, 0)}) for v in versions]
+    small = spec.small.model_copy(update={"versions": versions})
+    return spec.model_copy(update={"policy": policy, "small": small})
