@@ -22,6 +22,8 @@ class Reason(StrEnum):
     FALLBACK_LARGE_TO_SMALL = "fallback_large_to_small"
     REJECTED = "rejected"
     """Not a routing decision: the request was refused before one (bad input, overload)."""
+    INTERNAL_ERROR = "internal_error"
+    """Not a routing decision: an unexpected exception in the router (a bug) ended it."""
 
 
 ALL_REASONS: tuple[str, ...] = tuple(r.value for r in Reason)

@@ -28,7 +28,14 @@ from hybridroute_router.http.errors import HttpError
 from hybridroute_router.http.forward import LARGE_VERSION
 from hybridroute_router.http.parse import CHAT, COMPLETIONS, parse_body
 from hybridroute_router.http.prepare import build_context, compute_scores, read_headers
-from hybridroute_router.http.wire import REQUEST_ID, ClientGone, error, read_body, respond
+from hybridroute_router.http.wire import (
+    REQUEST_ID,
+    ClientGone,
+    TrackedSend,
+    error,
+    read_body,
+    respond,
+)
 from hybridroute_router.runtime import Runtime
 
 log = logging.getLogger("hybridroute.router.http")
@@ -67,10 +74,13 @@ class RouterApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            tracked = TrackedSend(send)
             try:
-                await self._http(scope, receive, send)
+                await self._http(scope, receive, tracked)
             except ClientGone:
                 return
+            except Exception:  # a bug: still an OpenAI-style answer, counted and logged
+                await self._internal_error(scope, tracked)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -97,7 +107,7 @@ class RouterApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: TrackedSend) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
         if self.admin_port is not None:
@@ -143,6 +153,39 @@ class RouterApp:
         ctype = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
         return await respond(send, 200, body, ctype)
 
+    async def _internal_error(self, scope: Scope, tracked: TrackedSend) -> None:
+        """Answer an unexpected exception (being handled) with a 500 ``internal_error``
+        if nothing was sent yet, or end a started stream with an error event; count it
+        in hybridroute_requests_total{code="500"} and log it with the request id."""
+        request_id = tracked.request_id or self._request_id(None)
+        log.exception(
+            "internal error on %s %s, request id %s",
+            scope.get("method"),
+            str(scope.get("path"))[:200],
+            request_id,
+            extra={"request_id": request_id},
+        )
+        m = self.rt.metrics
+        route = self.rt.state.policy.route
+        m.child(m.requests, route, "none", "none", Reason.INTERNAL_ERROR.value, "500").inc()
+        if tracked.ended:
+            return
+        exc = HttpError(
+            500,
+            f"internal error in the router (request id {request_id})",
+            code="internal_error",
+        )
+        try:
+            if not tracked.started:
+                return await error(tracked, exc, request_id)
+            if tracked.streaming:  # the status is out: say it in the stream, then end it
+                event = b"data: " + exc.body() + b"\n\n"
+                await tracked({"type": "http.response.body", "body": event, "more_body": True})
+                await tracked({"type": "http.response.body", "body": b"", "more_body": False})
+            # else: a body shorter than its Content-Length; the server closes the connection
+        except Exception:  # the client is gone, or the server refuses: nothing more to do
+            log.debug("could not answer request %s after an internal error", request_id)
+
     def _request_id(self, given: bytes | None) -> str:
         if given is not None and self.rt.options.trust_request_id:
             text = given.decode("latin-1")
@@ -156,7 +199,7 @@ class RouterApp:
         m.child(m.requests, route, "none", "none", Reason.REJECTED.value, str(status)).inc()
 
     async def _completion(
-        self, scope: Scope, receive: Receive, send: Send, endpoint: str | None, serve: bool
+        self, scope: Scope, receive: Receive, send: TrackedSend, endpoint: str | None, serve: bool
     ) -> None:
         """Shed load, read and check the body, decide; then explain or serve."""
         rt = self.rt
@@ -164,7 +207,7 @@ class RouterApp:
         policy = state.policy
         t0 = time.perf_counter()
         h = read_headers(scope, state.tier_header)
-        request_id = self._request_id(h.request_id)
+        request_id = send.request_id = self._request_id(h.request_id)
         if rt.in_flight >= policy.limits.max_in_flight:
             self._rejected(policy.route, 429)
             exc = HttpError(

@@ -12,12 +12,12 @@ from hybridroute_router.feedback import user_record
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.errors import HttpError
 from hybridroute_router.http.forward import LARGE_VERSION
+from hybridroute_router.http.parse import decode_json
 from hybridroute_router.http.wire import JSON, REQUEST_ID, error, read_body, respond
 from hybridroute_router.runtime import Runtime
 from hybridroute_router.state import RouterState
 
 _encode = msgspec.json.Encoder().encode
-_decoder = msgspec.json.Decoder()
 FEEDBACK_MAX_BYTES = 65536
 
 
@@ -98,12 +98,7 @@ async def serve_explain(send: Send, ctx: RequestContext) -> None:
 
 def feedback_item(raw: bytes) -> tuple[str, float, str | None]:
     """(request_id, score, comment) of a feedback body, or a 400."""
-    try:
-        body = _decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise HttpError(
-            400, f"request body is not valid JSON: {exc}", code="invalid_json"
-        ) from None
+    body = decode_json(raw)
     if not isinstance(body, dict):
         raise HttpError(400, "request body must be a JSON object", code="invalid_body")
     rid = body.get("request_id")

@@ -13,6 +13,7 @@ TYPES = {
     405: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    500: "server_error",
     502: "upstream_error",
     503: "service_unavailable",
     504: "upstream_timeout",

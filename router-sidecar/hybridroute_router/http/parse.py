@@ -13,6 +13,9 @@ _decoder = msgspec.json.Decoder()
 
 CHAT = "/chat/completions"
 COMPLETIONS = "/completions"
+MAX_DEPTH = 128
+"""Deepest JSON nesting accepted (a tool schema needs a few tens of levels); deeper input
+is refused before any recursive code sees it."""
 
 
 @dataclass(slots=True)
@@ -23,14 +26,53 @@ class ParsedRequest:
     stream: bool
 
 
-def parse_body(raw: bytes, endpoint: str | None, public_model: str) -> ParsedRequest:
-    """``endpoint`` None means 'either' (the explain endpoint): guessed from the body."""
+def _too_deep() -> HttpError:
+    return HttpError(
+        400, f"request body is JSON nested deeper than {MAX_DEPTH} levels", code="json_too_deep"
+    )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def decode_json(raw: bytes) -> Any:
+    """The JSON value of a request body, or a 400: not JSON, not UTF-8, or too deep."""
     try:
-        body = _decoder.decode(raw)
+        value = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise HttpError(
             400, f"request body is not valid JSON: {exc}", code="invalid_json"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise HttpError(
+            400, f"request body is not valid UTF-8 JSON: {exc.reason}", code="invalid_utf8"
+        ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    # Nesting needs brackets: most bodies have too few to be too deep (two C-speed counts).
+    if (
+        isinstance(value, dict | list)
+        and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+        and _deeper_than(value, MAX_DEPTH)
+    ):
+        raise _too_deep()
+    return value
+
+
+def parse_body(raw: bytes, endpoint: str | None, public_model: str) -> ParsedRequest:
+    """``endpoint`` None means 'either' (the explain endpoint): guessed from the body."""
+    body = decode_json(raw)
     if not isinstance(body, dict):
         raise HttpError(400, "request body must be a JSON object", code="invalid_body")
     if endpoint is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hybridroute_router.asgi_types import Receive, Send
+from hybridroute_router.asgi_types import Message, Receive, Send
 from hybridroute_router.http.errors import HttpError
 
 JSON: tuple[tuple[bytes, bytes], ...] = ((b"content-type", b"application/json"),)
@@ -13,6 +13,34 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 class ClientGone(Exception):
     """The client disconnected before its request body was read."""
+
+
+class TrackedSend:
+    """The ASGI ``send`` of one exchange, remembering how far the response got, so that
+    an unexpected exception can still be answered properly (see ``RouterApp``)."""
+
+    __slots__ = ("_send", "ended", "request_id", "start_headers", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.ended = False
+        self.start_headers: list[tuple[bytes, bytes]] = []
+        self.request_id: str | None = None
+        """Set once the request has an id (the completion endpoints)."""
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.start_headers = message["headers"]
+        elif not message.get("more_body", False):
+            self.ended = True
+        await self._send(message)
+
+    @property
+    def streaming(self) -> bool:
+        """The response started without a Content-Length (chunked: an SSE stream)."""
+        return all(k != b"content-length" for k, _ in self.start_headers)
 
 
 def _too_large(limit: int) -> HttpError:
