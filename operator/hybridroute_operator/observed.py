@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,9 +48,21 @@ class Observed:
     endpoints: Mapping[str, EndpointHealth] = field(default_factory=dict)
     router: RouterHealth = RouterHealth()
     service_monitor_api: bool = False
+    config_maps: Mapping[str, Mapping[str, bytes] | None] = field(default_factory=dict)
+    """Referenced artifact ConfigMaps by name: their keys and bytes, None when missing."""
 
     def health(self, target: str) -> EndpointHealth:
         return self.endpoints.get(target, EndpointHealth(ready=0, total=0))
+
+
+def configmap_files(body: Mapping[str, Any] | None) -> dict[str, bytes] | None:
+    """A ConfigMap's keys and bytes: ``data`` UTF-8 encoded, ``binaryData`` decoded."""
+    if body is None:
+        return None
+    files = {k: str(v).encode() for k, v in (body.get("data") or {}).items()}
+    for key, value in (body.get("binaryData") or {}).items():
+        files[key] = base64.b64decode(str(value))
+    return files
 
 
 def endpoint_health(

@@ -17,6 +17,7 @@ from typing import Any
 
 from hybridroute_operator.api.constants import LABEL_MANAGED_BY, LABEL_ROUTE, MANAGED_BY
 from hybridroute_operator.api.kinds import (
+    CONFIGMAP,
     DEPLOYMENT,
     ENDPOINT_SLICE,
     PRUNABLE_KINDS,
@@ -24,6 +25,7 @@ from hybridroute_operator.api.kinds import (
     SERVICE_MONITOR,
 )
 from hybridroute_operator.api.spec import HybridRouteSpec, SpecError, parse_spec
+from hybridroute_operator.artifacts import artifact_refs
 from hybridroute_operator.controls import LoopOutput, controls_from_status, effective_spec
 from hybridroute_operator.drift import drifted
 from hybridroute_operator.kube import KubeApi, KubeError
@@ -34,6 +36,7 @@ from hybridroute_operator.observed import (
     EndpointHealth,
     Observed,
     ObservedIndex,
+    configmap_files,
     router_health,
     small_target,
 )
@@ -368,7 +371,17 @@ class Reconciler:
             endpoints=endpoints,
             router=router,
             service_monitor_api=await self._monitoring_api(),
+            config_maps=await self._artifact_config_maps(ref.namespace, spec),
         )
+
+    async def _artifact_config_maps(
+        self, namespace: str, spec: HybridRouteSpec
+    ) -> dict[str, dict[str, bytes] | None]:
+        """The content of the ConfigMaps the spec mounts as scorer artifacts or examples
+        (read on every reconcile: their hash goes into the policy)."""
+        names = sorted({ref.config_map for ref in artifact_refs(spec)})
+        found = await asyncio.gather(*(self.kube.get(CONFIGMAP, namespace, n) for n in names))
+        return {name: configmap_files(body) for name, body in zip(names, found, strict=True)}
 
     async def _monitoring_api(self) -> bool:
         now = time.monotonic()

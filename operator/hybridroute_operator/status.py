@@ -14,6 +14,7 @@ from typing import Any, Literal
 from hybridroute_policy import Policy
 
 from hybridroute_operator.api.spec import HybridRouteSpec, ModelEndpoint
+from hybridroute_operator.artifacts import artifact_refs, missing_keys
 from hybridroute_operator.observed import LARGE, Observed, small_target
 
 Condition = dict[str, Any]
@@ -78,9 +79,38 @@ def _no_pods(spec: HybridRouteSpec, observed: Observed) -> list[Problem]:
     return problems
 
 
+def _artifact_config_maps(spec: HybridRouteSpec, observed: Observed) -> list[Problem]:
+    """A referenced scorer artifact or examples ConfigMap that is missing or lacks a key:
+    the policy is not updated, so the routers keep their last good scorer."""
+    problems = []
+    for ref in artifact_refs(spec):
+        files = observed.config_maps.get(ref.config_map)
+        if files is None:
+            problems.append(
+                Problem(
+                    "ArtifactConfigMapNotFound",
+                    f"{ref.field}: ConfigMap {ref.config_map!r} does not exist; "
+                    "the router keeps its last good scorer and policy",
+                    blocking=True,
+                )
+            )
+        elif missing := missing_keys(files, ref.keys):
+            problems.append(
+                Problem(
+                    "ArtifactConfigMapIncomplete",
+                    f"{ref.field}: ConfigMap {ref.config_map!r} lacks the "
+                    f"{ref.what} key(s) {', '.join(missing)}; "
+                    "the router keeps its last good scorer and policy",
+                    blocking=True,
+                )
+            )
+    return problems
+
+
 CHECKS: Sequence[Callable[[HybridRouteSpec, Observed], list[Problem]]] = (
     _missing_services,
     _no_pods,
+    _artifact_config_maps,
 )
 
 
@@ -184,6 +214,7 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
         "publicModel": policy.public_model,
         "threshold": policy.complexity.threshold,
         "scorer": str(policy.complexity.scorer),
+        **_artifact_summary(policy),
         "confidenceCascade": policy.confidence.enabled,
         "shadowPercent": policy.shadow.percent,
         "stableVersion": stable.name,
@@ -191,6 +222,16 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
         "weights": {v.name: v.weight for v in policy.small.versions},
         "readyVersions": [v.name for v in policy.small.versions if v.ready],
     }
+
+
+def _artifact_summary(policy: Policy) -> dict[str, Any]:
+    """The artifact hashes the policy asks the routers to run (from the ConfigMaps)."""
+    out: dict[str, Any] = {}
+    if policy.complexity.scorer_artifact_sha256:
+        out["scorerArtifactSha256"] = policy.complexity.scorer_artifact_sha256
+    if policy.similarity.examples_sha256:
+        out["examplesSha256"] = policy.similarity.examples_sha256
+    return out
 
 
 def _target_status(observed: Observed, target: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 NonNegative = Annotated[float, Field(ge=0.0)]
+SHA256 = r"^[0-9a-f]{64}$"
 Name = Annotated[
     str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ]
@@ -135,6 +136,12 @@ class ComplexityPolicy(PolicyModel):
     scorer_artifact: str | None = Field(
         None, description="path of a trained scorer artifact; the shipped default when unset"
     )
+    scorer_artifact_sha256: str | None = Field(
+        None,
+        pattern=SHA256,
+        description="sha256 of the artifact's NAME.json and NAME.npz bytes, concatenated: "
+        "the router uses no other (it keeps its last good scorer until the files match)",
+    )
 
 
 class ExamplePolicy(PolicyModel):
@@ -148,6 +155,16 @@ class SimilarityPolicy(PolicyModel):
     examples: list[ExamplePolicy] = Field(default_factory=list, max_length=2000)
     k: int = Field(5, ge=1, le=50)
     weight: Fraction = Field(0.5, description="share of the similarity score in the blend")
+    examples_file: str | None = Field(
+        None,
+        description='path of more examples, JSON lines {"text": ..., "label": "simple"|"hard"}',
+    )
+    examples_sha256: str | None = Field(
+        None,
+        pattern=SHA256,
+        description="sha256 of examplesFile: the router uses no other (it keeps its last "
+        "good scorer until the file matches)",
+    )
 
 
 class ConfidencePolicy(PolicyModel):

@@ -13,6 +13,7 @@ input (with ``--strict``, any malformed row).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from hybridroute_quality import calibrate as cal
 from hybridroute_quality import datasets, logs
@@ -198,7 +200,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     meta_path, weights_path = save_artifact(art, args.out)
     print(f"trained on {len(data.rows)} rows; wrote {meta_path} and {weights_path}")
+    if args.configmap:
+        manifest = configmap_manifest(args.configmap, args.namespace, meta_path, weights_path)
+        out = meta_path.with_suffix(".configmap.yaml")
+        out.write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+        print(
+            f"wrote {out}: kubectl apply -f it, then set the HybridRoute's "
+            f"spec.policy.complexity.scorerArtifactConfigMap: {args.configmap}"
+        )
     return 0
+
+
+CONFIGMAP_SCORER_KEYS = ("scorer.json", "scorer.npz")
+"""The keys the operator mounts from ``spec.policy.complexity.scorerArtifactConfigMap``."""
+
+
+def configmap_manifest(
+    name: str, namespace: str | None, meta_path: Path, weights_path: Path
+) -> dict[str, Any]:
+    """A ConfigMap holding the artifact: the JSON as data, the npz weights as binaryData."""
+    json_key, npz_key = CONFIGMAP_SCORER_KEYS
+    metadata: dict[str, Any] = {
+        "name": name,
+        "labels": {"app.kubernetes.io/part-of": "hybridroute", "inferensys.io/artifact": "scorer"},
+    }
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "data": {json_key: meta_path.read_text(encoding="utf-8")},
+        "binaryData": {npz_key: base64.b64encode(weights_path.read_bytes()).decode()},
+    }
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
@@ -334,6 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the router's --hash-key-file, to join --prompts on prompt_hmac",
     )
     tr.add_argument("--out", required=True, help="artifact path (writes PATH.json, PATH.npz)")
+    tr.add_argument(
+        "--configmap",
+        metavar="NAME",
+        help="also write PATH.configmap.yaml, a ConfigMap NAME holding the artifact "
+        "(for spec.policy.complexity.scorerArtifactConfigMap)",
+    )
+    tr.add_argument("--namespace", help="the ConfigMap's namespace (default: kubectl's)")
     tr.set_defaults(func=cmd_train)
 
     cv = sub.add_parser("cv", help="group-held-out cross-validation of the learned scorer")

@@ -28,7 +28,14 @@ from hybridroute_router.policy_source.reloader import Reloader
 from hybridroute_router.runtime import Options, Runtime
 from hybridroute_router.state import build_state
 from hybridroute_router.telemetry.logs import JsonFormatter
-from hybridroute_router.telemetry.tracing import Tracing, build_provider
+from hybridroute_router.telemetry.tracing import (
+    DEFAULT_SAMPLE_RATIO,
+    EXPORTERS,
+    Tracing,
+    build_provider,
+    exporter_from_env,
+    sample_ratio_from_env,
+)
 
 log = logging.getLogger("hybridroute.router")
 
@@ -79,15 +86,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--otel-exporter",
-        default="none",
-        choices=["none", "console", "otlp"],
-        help="OpenTelemetry trace exporter (otlp reads the OTEL_EXPORTER_OTLP_* env)",
+        default=exporter_from_env(os.environ),
+        choices=EXPORTERS,
+        help="OpenTelemetry trace exporter (default $OTEL_TRACES_EXPORTER, else none); "
+        "otlp sends OTLP/HTTP protobuf to $OTEL_EXPORTER_OTLP_ENDPOINT",
     )
     p.add_argument(
         "--trace-sample-ratio",
         type=float,
-        default=0.05,
-        help="head sampling ratio for root spans when tracing is on",
+        default=None,
+        help="parent-based sampling ratio of new traces when tracing is on (default "
+        "$OTEL_TRACES_SAMPLER_ARG with OTEL_TRACES_SAMPLER=parentbased_traceidratio, "
+        f"else {DEFAULT_SAMPLE_RATIO})",
     )
     p.add_argument(
         "--trust-request-id",
@@ -177,7 +187,12 @@ def build_app(args: argparse.Namespace) -> RouterApp:
         feedback_token=read_secret(args.feedback_token_file, "--feedback-token-file"),
         admin_port=args.admin_port,
     )
-    tracing = Tracing(build_provider(args.otel_exporter, args.trace_sample_ratio))
+    ratio = args.trace_sample_ratio
+    if ratio is None and args.otel_exporter != "none":
+        ratio = sample_ratio_from_env(os.environ)
+    tracing = Tracing(
+        build_provider(args.otel_exporter, DEFAULT_SAMPLE_RATIO if ratio is None else ratio)
+    )
     rt = Runtime(state, options=options, tracing=tracing)
     reloader = Reloader(rt)
     startup: list[Hook] = []

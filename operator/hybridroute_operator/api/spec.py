@@ -184,6 +184,86 @@ class SmallSpec(SpecModel):
         return self
 
 
+CONFIGMAP_NAME = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
+ONE_ARTIFACT_SOURCE = (
+    "complexity: give scorerArtifact (a path in the router image) or "
+    "scorerArtifactConfigMap, not both"
+)
+ARTIFACT_NEEDS_SCORER = "complexity.scorerArtifactConfigMap needs scorer learned or similarity"
+ONE_EXAMPLES_SOURCE = "similarity: give examplesFile or examplesConfigMap, not both"
+
+
+class ComplexitySpec(ComplexityPolicy):
+    """Queries scoring at or above the threshold go to the large model; a trained scorer
+    may come from a ConfigMap."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.scorerArtifact) || !has(self.scorerArtifactConfigMap)",
+                    ONE_ARTIFACT_SOURCE,
+                ),
+                _cel(
+                    "!has(self.scorerArtifactConfigMap) || "
+                    "(has(self.scorer) && self.scorer != 'heuristic')",
+                    ARTIFACT_NEEDS_SCORER,
+                ),
+            ]
+        }
+    )
+
+    scorer_artifact_config_map: str | None = Field(
+        None,
+        min_length=1,
+        max_length=253,
+        pattern=CONFIGMAP_NAME,
+        description="a ConfigMap in the route's namespace holding a trained scorer: keys "
+        "scorer.json (data) and scorer.npz (binaryData), as `hybridroute train --configmap` "
+        "writes it. Mounted into the router; a changed ConfigMap reloads the scorer",
+    )
+
+    @model_validator(mode="after")
+    def _one_artifact_source(self) -> ComplexitySpec:
+        if self.scorer_artifact_config_map is not None:
+            if self.scorer_artifact is not None:
+                raise ValueError(ONE_ARTIFACT_SOURCE)
+            if self.scorer == "heuristic":
+                raise ValueError(ARTIFACT_NEEDS_SCORER)
+        return self
+
+
+class SimilaritySpec(SimilarityPolicy):
+    """Nearest-neighbour scoring against user-curated examples, inline or from a ConfigMap."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.examplesFile) || !has(self.examplesConfigMap)",
+                    ONE_EXAMPLES_SOURCE,
+                )
+            ]
+        }
+    )
+
+    examples_config_map: str | None = Field(
+        None,
+        min_length=1,
+        max_length=253,
+        pattern=CONFIGMAP_NAME,
+        description="a ConfigMap in the route's namespace whose key examples.jsonl holds "
+        'example queries, one JSON object a line: {"text": ..., "label": "simple"|"hard"} '
+        "(added to examples). Mounted into the router; a changed ConfigMap reloads the scorer",
+    )
+
+    @model_validator(mode="after")
+    def _one_examples_source(self) -> SimilaritySpec:
+        if self.examples_config_map is not None and self.examples_file is not None:
+            raise ValueError(ONE_EXAMPLES_SOURCE)
+        return self
+
+
 class PolicySpec(SpecModel):
     """The routing policy, exactly the router's own models."""
 
@@ -193,8 +273,8 @@ class PolicySpec(SpecModel):
         max_length=256,
         description="model name clients ask for; the route name when unset",
     )
-    complexity: ComplexityPolicy = ComplexityPolicy()
-    similarity: SimilarityPolicy = SimilarityPolicy()
+    complexity: ComplexitySpec = ComplexitySpec()
+    similarity: SimilaritySpec = SimilaritySpec()
     confidence: ConfidencePolicy = ConfidencePolicy()
     tiers: TierPolicy = TierPolicy()
     shadow: ShadowPolicy = ShadowPolicy()
@@ -236,6 +316,29 @@ class Autoscaling(SpecModel):
         return self
 
 
+class TracingSpec(SpecModel):
+    """OpenTelemetry traces of the router (request, decision, upstream spans), sent with
+    OTLP over HTTP (protobuf). Rendered as the standard OTEL_* environment variables."""
+
+    otlp_endpoint: str = Field(
+        ...,
+        max_length=2048,
+        pattern=r"^https?://[^\s/@]+(/.*)?$",
+        description="base URL of an OTLP/HTTP receiver, e.g. "
+        "http://otel-collector.monitoring:4318 (spans go to <url>/v1/traces)",
+    )
+    sampling_ratio: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="share of new traces sampled; a request whose traceparent says "
+        "sampled is always traced (parent-based)",
+    )
+    service_name: str = Field(
+        "hybridroute-router", min_length=1, max_length=256, description="service.name of spans"
+    )
+
+
 class RouterSpec(SpecModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -270,6 +373,9 @@ class RouterSpec(SpecModel):
         le=65535,
         description="serve /metrics, /healthz and /readyz only on this port (the router's "
         "--admin-port; probes and the ServiceMonitor follow); by default on the API port",
+    )
+    tracing: TracingSpec | None = Field(
+        None, description="export OpenTelemetry traces over OTLP/HTTP; off when unset"
     )
 
     @model_validator(mode="after")

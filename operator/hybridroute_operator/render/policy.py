@@ -16,6 +16,7 @@ from hybridroute_policy import (
 
 from hybridroute_operator.api.spec import HybridRouteSpec, ModelEndpoint
 from hybridroute_operator.observed import LARGE, Observed, small_target
+from hybridroute_operator.render.artifacts import complexity_policy, similarity_policy
 from hybridroute_operator.render.common import (
     POLICY_KEY,
     SECRETS_DIR,
@@ -80,8 +81,8 @@ def build_policy(route: RouteRef, spec: HybridRouteSpec, observed: Observed) -> 
         public_model=p.public_model or route.name,
         large=large,
         small=SmallModel(versions=versions, pricing=spec.small.pricing, energy=spec.small.energy),
-        complexity=p.complexity,
-        similarity=p.similarity,
+        complexity=complexity_policy(p.complexity, observed.config_maps),
+        similarity=similarity_policy(p.similarity, observed.config_maps),
         confidence=p.confidence,
         tiers=p.tiers,
         shadow=p.shadow,

@@ -12,6 +12,7 @@ from hybridroute_operator.api.spec import (
     ResourceList,
     SecretKeyRef,
 )
+from hybridroute_operator.render.artifacts import artifact_volumes
 from hybridroute_operator.render.common import (
     POLICY_DIR,
     POLICY_KEY,
@@ -139,6 +140,30 @@ def router_args(route: RouteRef, spec: HybridRouteSpec) -> list[str]:
     return args
 
 
+def tracing_env(route: RouteRef, spec: HybridRouteSpec) -> list[dict[str, Any]]:
+    """``spec.router.tracing`` as the standard OpenTelemetry variables the router reads:
+    OTLP/HTTP protobuf to the endpoint, parent-based ratio sampling, the service name and
+    the Pod's Kubernetes identity as resource attributes."""
+    tracing = spec.router.tracing
+    if tracing is None:
+        return []
+    attributes = (
+        f"k8s.namespace.name={route.namespace},k8s.pod.name=$(POD_NAME),"
+        f"hybridroute.route={route.name}"
+    )
+    plain = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": tracing.otlp_endpoint,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(tracing.sampling_ratio),
+        "OTEL_SERVICE_NAME": tracing.service_name,
+        "OTEL_RESOURCE_ATTRIBUTES": attributes,
+    }
+    pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    return [pod_name, *({"name": k, "value": v} for k, v in plain.items())]
+
+
 def _ports(spec: HybridRouteSpec) -> list[dict[str, Any]]:
     ports = [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}]
     if spec.router.admin_port is not None:
@@ -157,11 +182,13 @@ def _container(
     res = spec.router.resources
     ops = _ops_port(spec)
     probe = {"httpGet": {"path": "/readyz", "port": ops, "scheme": "HTTP"}, "periodSeconds": 5}
+    env = tracing_env(route, spec)
     return {
         "name": "router",
         "image": spec.router.image,
         "imagePullPolicy": spec.router.image_pull_policy,
         "args": router_args(route, spec),
+        **({"env": env} if env else {}),
         "ports": _ports(spec),
         "readinessProbe": {**probe, "failureThreshold": 2},
         "livenessProbe": {
@@ -186,6 +213,7 @@ def _container(
 
 def build_deployment(route: RouteRef, spec: HybridRouteSpec) -> Manifest:
     secret_volumes, secret_mounts = _secret_volumes(spec)
+    artifact_vols, artifact_mounts = artifact_volumes(spec)
     match = selector_labels(route, COMPONENT)
     deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": match},
@@ -218,11 +246,12 @@ def build_deployment(route: RouteRef, spec: HybridRouteSpec) -> Manifest:
                         ]
                     }
                 },
-                "containers": [_container(route, spec, secret_mounts)],
+                "containers": [_container(route, spec, secret_mounts + artifact_mounts)],
                 "volumes": [
                     {"name": "policy", "configMap": {"name": policy_configmap_name(route)}},
                     {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     *secret_volumes,
+                    *artifact_vols,
                 ],
             },
         },

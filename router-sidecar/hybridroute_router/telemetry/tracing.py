@@ -1,9 +1,13 @@
 """OpenTelemetry spans for the request, the decision and each upstream call.
 
-Tracing is off unless a tracer provider is configured (``--otel-exporter``): then the
-router makes no OpenTelemetry calls at all on the hot path and forwards an incoming
-``traceparent``/``tracestate`` unchanged. When on, spans are sampled parent-based with a
-ratio (default 0.05), and the upstream call's span context is injected as traceparent.
+Tracing is off unless a tracer provider is configured (``--otel-exporter``, default
+``$OTEL_TRACES_EXPORTER``): then the router makes no OpenTelemetry calls at all on the hot
+path and forwards an incoming ``traceparent``/``tracestate`` unchanged. When on, spans
+are sampled parent-based with a ratio (default 0.05, or ``$OTEL_TRACES_SAMPLER_ARG``
+with ``OTEL_TRACES_SAMPLER=parentbased_traceidratio``), and the upstream call's span
+context is injected as traceparent. The ``otlp`` exporter sends OTLP/HTTP protobuf to
+``$OTEL_EXPORTER_OTLP_ENDPOINT`` (the variables the operator renders from
+``spec.router.tracing``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+DEFAULT_SAMPLE_RATIO = 0.05
+SERVICE_NAME = "hybridroute-router"
+EXPORTERS = ("none", "console", "otlp")
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
@@ -59,32 +66,71 @@ class Tracing:
         span.set_status(Status(StatusCode.ERROR, message))
 
 
+def exporter_from_env(environ: Mapping[str, str]) -> str:
+    """``--otel-exporter``'s default: ``OTEL_TRACES_EXPORTER`` (none when unset)."""
+    return environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() or "none"
+
+
+def sample_ratio_from_env(environ: Mapping[str, str]) -> float:
+    """``--trace-sample-ratio``'s default from the standard OTEL_TRACES_SAMPLER(_ARG).
+
+    The router always samples parent-based (a sampled caller is always traced); the
+    variables only set the ratio for new traces. Another sampler is a startup error."""
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if sampler in ("", "parentbased_traceidratio", "traceidratio"):
+        arg = environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+        if not arg:
+            return DEFAULT_SAMPLE_RATIO
+        try:
+            ratio = float(arg)
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise SystemExit(f"OTEL_TRACES_SAMPLER_ARG must be a ratio in [0, 1], got {arg!r}")
+        return ratio
+    fixed = {"parentbased_always_on": 1.0, "always_on": 1.0}
+    fixed |= {"parentbased_always_off": 0.0, "always_off": 0.0}
+    if sampler in fixed:
+        return fixed[sampler]
+    raise SystemExit(
+        f"OTEL_TRACES_SAMPLER={sampler!r} is not supported: the router samples parent-based "
+        "(parentbased_traceidratio, parentbased_always_on or parentbased_always_off)"
+    )
+
+
 def build_provider(exporter: str, sample_ratio: float) -> TracerProvider | None:
-    """A tracer provider for ``--otel-exporter``: none, console or otlp (needs the
-    optional ``opentelemetry-exporter-otlp`` package; endpoint from OTEL_* variables)."""
+    """A tracer provider for ``--otel-exporter``: none, console or otlp (OTLP/HTTP
+    protobuf; endpoint, headers and timeout from the standard OTEL_EXPORTER_OTLP_*
+    variables). The service name is ``$OTEL_SERVICE_NAME``, else hybridroute-router."""
     if exporter == "none":
         return None
+    if exporter not in EXPORTERS:
+        raise SystemExit(f"unknown --otel-exporter {exporter!r} (none, console, otlp)")
+    if not 0.0 <= sample_ratio <= 1.0:
+        raise SystemExit(f"--trace-sample-ratio must be in [0, 1], got {sample_ratio}")
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider as SdkProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SpanExporter,
+    )
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-    provider = SdkProvider(
-        resource=Resource.create({"service.name": "hybridroute-router"}),
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
-    )
+    resource = Resource.create()  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
+    provider = SdkProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
+    span_exporter: SpanExporter
     if exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif exporter == "otlp":
+        span_exporter = ConsoleSpanExporter()
+    else:
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
             raise SystemExit(
                 "--otel-exporter otlp needs: pip install opentelemetry-exporter-otlp-proto-http"
             ) from exc
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    else:
-        raise SystemExit(f"unknown --otel-exporter {exporter!r} (none, console, otlp)")
+        span_exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(span_exporter))
     return provider
