@@ -11,7 +11,7 @@ from hybridroute_router.feedback import Remembered
 from hybridroute_router.http.completions import maybe_shadow
 from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.respond import Sent, usage_of
-from hybridroute_router.http.usage import record_usage
+from hybridroute_router.http.usage import record_request_energy, record_usage
 
 _decoder = msgspec.json.Decoder()
 
@@ -56,6 +56,7 @@ def _observe(
     m.child(m.overhead, route).observe(overhead)
     m.child(m.decision_score, route).observe(ctx.decision.score)
     record_usage(ctx, sent.role, sent.version, tokens)
+    record_request_energy(ctx, sent.role, sent.version, tokens)
 
 
 def decision_record(

@@ -37,4 +37,6 @@ class RequestContext:
     response_started: float = 0.0
     client_gone: bool = False
     """The client disconnected while its answer was being sent."""
+    joules: float = 0.0
+    """Energy of the upstream answers this request used so far (usage.record_usage)."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from hybridroute_router.telemetry.fast import FastCollector, FastCounter, FastHi
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 _SCORE_BUCKETS = tuple(i / 10 for i in range(1, 11))
+_ENERGY_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000)
 
 
 class Metrics:
@@ -128,6 +129,22 @@ class Metrics:
             "hybridroute_energy_joules",
             "Energy of answered requests from the policy",
             ["route", "model", "version"],
+        )
+        self.request_energy = self._fast_histogram(
+            "hybridroute_request_energy_joules",
+            "Energy of one answered request: every upstream answer it used",
+            ["route", "model"],
+            _ENERGY_BUCKETS,
+        )
+        self.cost_saved = self._fast_counter(
+            "hybridroute_cost_saved_usd",
+            "Requests answered small: the large model's cost at the same tokens minus theirs",
+            ["route", "version"],
+        )
+        self.energy_saved = self._fast_counter(
+            "hybridroute_energy_saved_joules",
+            "Requests answered small: the large model's energy at the same tokens minus theirs",
+            ["route", "version"],
         )
         self.feedback = self._counter(
             "hybridroute_feedback", "User feedback records received", ["route"]
