@@ -9,6 +9,7 @@ pydantic validator (the operator's own check) and as a CEL rule in ``json_schema
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -160,6 +161,29 @@ class SmallVersionSpec(SpecModel):
     endpoint: ModelEndpoint
 
 
+class DiscoverySpec(SpecModel):
+    """Student versions published as Deployments: every Deployment in the route's
+    namespace matching ``selector`` with a ``versionLabel`` label is version
+    ``<label value>``; its pods must carry ``selector`` and the version label too (the
+    operator's Service for the version selects them by these labels)."""
+
+    selector: dict[str, str] = Field(
+        ..., min_length=1, max_length=16, description="labels of the student Deployments"
+    )
+    version_label: str = Field(
+        "version",
+        min_length=1,
+        max_length=63,
+        pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        description="the label whose value names the version (a DNS label of at most "
+        f"{MAX_VERSION_NAME} characters; other values are ignored)",
+    )
+    port: int = Field(..., ge=1, le=65535, description="the model server's port in the pods")
+    model: str | None = Field(
+        None, min_length=1, max_length=256, description="model id; small.model when unset"
+    )
+
+
 class SmallSpec(SpecModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -177,6 +201,12 @@ class SmallSpec(SpecModel):
     versions: list[SmallVersionSpec] = Field(..., min_length=1, max_length=16)
     pricing: PricingPolicy = PricingPolicy()
     energy: EnergyPolicy = EnergyPolicy()
+    discovery: DiscoverySpec | None = Field(
+        None,
+        description="find more versions from Deployments' labels (spec.canary analyses "
+        "each new one); the versions listed here keep working and win over a discovered "
+        "one of the same name",
+    )
 
     @model_validator(mode="after")
     def _versions_consistent(self) -> SmallSpec:
@@ -392,12 +422,233 @@ class MonitoringSpec(SpecModel):
     interval: str = Field("30s", pattern=r"^[0-9]+(s|m)$")
 
 
+DURATION = r"^[0-9]+(s|m|h)$"
+STEPS_INCREASING = "canary.stepWeights must be strictly increasing (e.g. [5, 10, 25, 50])"
+LATENCY_BOUND = "canary.checks.p99Latency needs maxSeconds or maxRatioToStable"
+ESCALATION_BOUND = "canary.checks.escalationRate needs max or maxRatioToStable"
+CUSTOM_BOUND = "a custom check needs min or max"
+CUSTOM_MIN_LE_MAX = "a custom check's min must be <= its max"
+CUSTOM_NAMES_UNIQUE = "canary.checks.custom names must be unique"
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds of a duration such as ``30s``, ``5m`` or ``1h`` (the ``DURATION`` pattern)."""
+    return float(text[:-1]) * {"s": 1, "m": 60, "h": 3600}[text[-1]]
+
+
+class Check(SpecModel):
+    dry_run: bool = Field(
+        False,
+        description="evaluate and report in status, but never fail the canary on it",
+    )
+
+
+class ShadowAgreementCheck(Check):
+    """Share of the candidate's shadow comparisons with the large model that agree
+    (``hybridroute_shadow_comparisons_total``, outcomes agree / agree+disagree)."""
+
+    min: float = Field(0.8, ge=0.0, le=1.0)
+    min_comparisons: int = Field(
+        10, ge=1, le=1_000_000, description="fewer comparisons in the window: inconclusive"
+    )
+
+
+class ErrorRateCheck(Check):
+    """Share of the candidate's upstream calls that failed (timeout, connect, closed,
+    protocol, HTTP 5xx), from ``hybridroute_upstream_duration_seconds_count``."""
+
+    max: float = Field(0.05, ge=0.0, le=1.0)
+
+
+class LatencyCheck(Check):
+    """p99 of the candidate's successful upstream calls: an absolute bound, a bound
+    relative to the stable version's p99 over the same window, or both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("has(self.maxSeconds) || has(self.maxRatioToStable)", LATENCY_BOUND)
+            ]
+        }
+    )
+
+    max_seconds: float | None = Field(None, gt=0, le=3600)
+    max_ratio_to_stable: float | None = Field(None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> LatencyCheck:
+        if self.max_seconds is None and self.max_ratio_to_stable is None:
+            raise ValueError(LATENCY_BOUND)
+        return self
+
+
+class EscalationRateCheck(Check):
+    """Cascade escalations per candidate call (needs policy.confidence): an absolute
+    bound, a bound relative to the stable version's rate, or both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("has(self.max) || has(self.maxRatioToStable)", ESCALATION_BOUND)
+            ]
+        }
+    )
+
+    max: float | None = Field(None, ge=0.0, le=1.0)
+    max_ratio_to_stable: float | None = Field(None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> EscalationRateCheck:
+        if self.max is None and self.max_ratio_to_stable is None:
+            raise ValueError(ESCALATION_BOUND)
+        return self
+
+
+class FeedbackScoreCheck(Check):
+    """Mean user feedback score (POST /v1/feedback) of the candidate's answers relative
+    to the stable version's; inconclusive while either has fewer than ``minSamples``."""
+
+    min_ratio_to_stable: float = Field(0.95, gt=0, le=10)
+    min_samples: int = Field(5, ge=1, le=1_000_000)
+
+
+class CustomCheck(Check):
+    """A PromQL query giving one number, with placeholders ``{route}``, ``{namespace}``,
+    ``{version}`` (the candidate), ``{stable}`` and ``{window}`` (e.g. ``120s``, the time
+    since the step began). No series is inconclusive, never a pass."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("has(self.min) || has(self.max)", CUSTOM_BOUND),
+                _cel("!has(self.min) || !has(self.max) || self.min <= self.max", CUSTOM_MIN_LE_MAX),
+            ]
+        }
+    )
+
+    name: str = Field(..., min_length=1, max_length=63, pattern=DNS_LABEL)
+    query: str = Field(..., min_length=1, max_length=4096)
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> CustomCheck:
+        if self.min is None and self.max is None:
+            raise ValueError(CUSTOM_BOUND)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(CUSTOM_MIN_LE_MAX)
+        return self
+
+
+class CanaryChecks(SpecModel):
+    """What a step must show to advance. Unset checks are not run; every check's query
+    runs once per interval over the window since the step began."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.custom) || "
+                    "self.custom.all(c, self.custom.exists_one(d, d.name == c.name))",
+                    CUSTOM_NAMES_UNIQUE,
+                )
+            ]
+        }
+    )
+
+    shadow_agreement: ShadowAgreementCheck | None = ShadowAgreementCheck()
+    error_rate: ErrorRateCheck | None = ErrorRateCheck()
+    p99_latency: LatencyCheck | None = LatencyCheck(max_ratio_to_stable=1.5)
+    escalation_rate: EscalationRateCheck | None = None
+    feedback_score: FeedbackScoreCheck | None = None
+    custom: list[CustomCheck] = Field(default_factory=list, max_length=16)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> CanaryChecks:
+        names = [c.name for c in self.custom]
+        if len(set(names)) != len(names):
+            raise ValueError(CUSTOM_NAMES_UNIQUE)
+        return self
+
+
+class CanarySpec(SpecModel):
+    """Progressive delivery of small-model versions: a new version (discovered, or added
+    to small.versions) gets ``stepWeights`` of the small traffic in turn, each step
+    analysed every ``interval``; it is promoted after the last step or rolled back after
+    ``failureLimit`` failed analyses. Manual control: ``paused``, and the annotations
+    ``canary.inferensys.io/promote``, ``/abort`` and ``/retry`` (docs/canary.md)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.stepWeights.isSorted() && "
+                    "self.stepWeights.all(w, self.stepWeights.exists_one(x, x == w))",
+                    STEPS_INCREASING,
+                )
+            ]
+        }
+    )
+
+    interval: str = Field("1m", pattern=DURATION, description="time between analyses, e.g. 30s, 1m")
+    step_weights: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=lambda: [5, 10, 25, 50],
+        min_length=1,
+        max_length=20,
+        description="the candidate's percent of small traffic at each step, increasing; "
+        "after the last one it is promoted to 100",
+    )
+    min_requests: int = Field(
+        50,
+        ge=0,
+        le=10_000_000,
+        description="candidate calls a step needs before its analysis counts; fewer is "
+        "inconclusive",
+    )
+    failure_limit: int = Field(
+        3, ge=1, le=100, description="failed analyses in one rollout that roll it back"
+    )
+    inconclusive_limit: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="consecutive inconclusive analyses that pause the rollout for a "
+        "person; unset: keep waiting for data",
+    )
+    analysis_shadow_percent: float = Field(
+        25.0,
+        ge=0.0,
+        le=100.0,
+        description="shadow share of the candidate's answers while it is analysed (the "
+        "policy's shadow.percent applies to the other versions)",
+    )
+    keep_previous_for: str = Field(
+        "1h",
+        pattern=DURATION,
+        description="after a promotion the old stable version stays in the policy at "
+        "weight 0 this long (a manual rollback is then instant)",
+    )
+    paused: bool = Field(False, description="hold the rollout at its current step; analyses stop")
+    prometheus: PrometheusSpec | None = None
+    checks: CanaryChecks = CanaryChecks()
+
+    @field_validator("step_weights")
+    @classmethod
+    def _increasing(cls, steps: list[int]) -> list[int]:
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(STEPS_INCREASING)
+        return steps
+
+
 class HybridRouteSpec(SpecModel):
     large: LargeSpec
     small: SmallSpec
     policy: PolicySpec = PolicySpec()
     router: RouterSpec = RouterSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+    canary: CanarySpec | None = Field(
+        None, description="canary analysis and promotion of new small versions"
+    )
 
 
 class SpecError(ValueError):
