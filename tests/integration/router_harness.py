@@ -439,10 +439,12 @@ class RouterProcess:
 
 @contextlib.contextmanager
 def router_process(
-    policy_path: Any, *extra: str, admin: bool = False, tries: int = 3
+    policy_path: Any, *extra: str, admin: bool = False, tries: int = 3, log_path: Any = None
 ) -> Iterator[RouterProcess]:
     """The ``hybridroute-router`` console script on free ports; when a port was taken
-    between choosing and binding it (the process exits), it is started again."""
+    between choosing and binding it (the process exits), it is started again.
+    ``log_path``: where its stderr goes (else a pipe read only if it exits at start, so
+    a router that logs much would block on it)."""
     import os
     import subprocess
     import sys
@@ -457,6 +459,7 @@ def router_process(
         ports = ["--port", str(port)]
         if admin_port is not None:
             ports += ["--admin-port", str(admin_port)]
+        log = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
         proc = subprocess.Popen(
             [
                 str(exe),
@@ -470,9 +473,11 @@ def router_process(
                 *extra,
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE if log is None else log,
             env={**os.environ},
         )
+        if log is not None:
+            log.close()  # the child has its own copy
         handle = RouterProcess(proc, port, admin_port)
         probe = handle.admin_url if admin else handle.url
 
@@ -487,8 +492,9 @@ def router_process(
         wait_for(up, timeout=30)
         if proc.poll() is None:
             break
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        proc.stderr.close()
+        err = proc.stderr.read().decode() if proc.stderr else Path(log_path).read_text()
+        if proc.stderr is not None:
+            proc.stderr.close()
         if "address already in use" not in err.lower() or attempt == tries - 1:
             raise RuntimeError(f"hybridroute-router exited: {err[-2000:]}")
     try:
