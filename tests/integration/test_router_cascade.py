@@ -213,3 +213,33 @@ def test_streaming_in_buffer_mode_replays_a_confident_small_stream_without_logpr
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "small answer"
     assert all(c.choices[0].logprobs is None for c in chunks)
     assert large[0].requests == []
+
+
+def test_a_confident_buffered_small_stream_counts_its_tokens_cost_and_energy(
+    tmp_path: Path, large: Any, small: Any
+) -> None:
+    """The replayed small stream is SSE, not one JSON body: its usage event must still be
+    read (it was decoded as JSON and counted as 0 tokens, no cost, no energy)."""
+    with running_router(cascade_doc(large, small, tmp_path, "buffer"), tmp_path) as r:
+        stream = r.openai().chat.completions.create(
+            model="hybrid",
+            messages=SIMPLE,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(stream)
+        tokens = (
+            'hybridroute_tokens_total{kind="completion",model="small",route="test",'
+            'version="v1"} 2.0'
+        )
+        metrics = metrics_with(r.url, 'hybridroute_requests_total{code="200"')
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 2
+    assert tokens in metrics
+    assert (
+        'hybridroute_tokens_total{kind="prompt",model="small",route="test",version="v1"} 10.0'
+    ) in metrics
+    # pricing 0.001/0.002 per 1k tokens, 300 J per 1k tokens (policy_doc)
+    cost = 'hybridroute_cost_usd_total{model="small",route="test",version="v1"} 1.4e-05'
+    assert cost in metrics
+    assert 'hybridroute_energy_joules_total{model="small",route="test",version="v1"} 3.6' in metrics

@@ -24,7 +24,7 @@ def account(ctx: RequestContext, sent: Sent) -> None:
         overhead = max(started - ctx.t0 - ctx.upstream_seconds, 0.0)
     else:
         overhead = max(duration - ctx.upstream_seconds, 0.0)
-    if sent.status == 200 and sent.parsed is None and sent.body is not None:
+    if not ctx.stream and sent.status == 200 and sent.parsed is None and sent.body is not None:
         try:
             sent.parsed = _decoder.decode(sent.body)
         except msgspec.DecodeError:

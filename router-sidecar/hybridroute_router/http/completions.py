@@ -151,7 +151,10 @@ async def cascade(ctx: RequestContext, send: Send) -> Sent:
             data = _encode(parsed)
     ctx.response_started = time.perf_counter()
     sent = await send_body(ctx, send, call.cand, 200, headers, data, reason, degraded)
-    sent.parsed = parsed
+    if ctx.stream:  # a replayed SSE body: its usage is in its events, not one JSON object
+        sent.usage_chunk = data
+    else:
+        sent.parsed = parsed
     return sent
 
 
