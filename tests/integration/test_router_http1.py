@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -158,3 +159,54 @@ def test_the_request_line_and_headers_sent_upstream(
     assert lines[0] == b"POST /openai/v1/chat/completions HTTP/1.1"
     assert f"Host: 127.0.0.1:{up.port}".encode() in lines
     assert b'"model":"small-v1"' in body
+
+
+@pytest.mark.parametrize("end", ["read", "close"])
+async def test_a_response_complete_while_paused_leaves_a_reusable_connection(end: str) -> None:
+    """A response whose last bytes push the buffer over the pause threshold is complete
+    while the socket is paused; read()'s fast path must resume it before the connection
+    goes back to the pool, or the next request on it waits out the read timeout."""
+    import asyncio
+    import time
+
+    from hybridroute_router.upstream.http1 import _PAUSE_ABOVE, Pool
+    from router_harness import serving
+
+    big = b"x" * (_PAUSE_ABOVE + 1)  # the threshold is crossed by the very last byte
+    peers: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        peers.append(tuple(scope["client"]))
+        while (await receive()).get("more_body"):
+            pass
+        body = big if scope["path"] == "/big" else b"small"
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    with serving(app) as server:
+        pool = Pool(
+            "127.0.0.1", server.port, ssl_context=None, max_connections=1, connect_timeout=2
+        )
+        request = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        first = await pool.request(request % b"/big", 3.0)
+        deadline = time.monotonic() + 5
+        while not first.complete:  # the whole body arrives before read() is called
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
+        if end == "read":
+            assert await first.read() == big
+        else:  # abandoned unread, but complete: the connection is still reusable
+            first.close()
+        t0 = time.monotonic()
+        second = await pool.request(request % b"/small", 3.0)
+        assert await second.read() == b"small"
+        assert time.monotonic() - t0 < 1.0
+        assert len(peers) == 2
+        assert peers[0] == peers[1]  # the same pooled connection
+        pool.close()

@@ -190,7 +190,15 @@ class Response:
         if not self._done:
             self._done = True
             self.parser = None
+            self._unpause()
             self._conn.exchange_done(self, reusable=self.keep_alive)
+
+    def _unpause(self) -> None:
+        """A connection going back to the pool reads again (it may have completed its
+        response while paused, the last bytes crossing the threshold)."""
+        if self._paused:
+            self._paused = False
+            self._conn.resume()
 
     def discard(self) -> None:
         """Forget a failed exchange without giving its pool slot back (it is reused)."""
@@ -207,7 +215,10 @@ class Response:
             if not self.complete and self.error is None:
                 self.error = UpstreamError("closed", "exchange abandoned")
                 self._wake()
-            self._conn.exchange_done(self, reusable=self.complete and self.keep_alive)
+            reusable = self.complete and self.keep_alive
+            if reusable:
+                self._unpause()
+            self._conn.exchange_done(self, reusable=reusable)
 
 
 class _Connection(asyncio.Protocol):
