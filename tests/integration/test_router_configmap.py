@@ -145,3 +145,36 @@ def test_kubeconfig_with_embedded_certificates_works_and_leaves_no_files(
     resp = httpx.get(f"{access.server}/api/v1/namespaces", verify=access.ssl, timeout=10)
     assert resp.status_code == 200
     assert list(scratch.iterdir()) == []
+
+
+def test_a_configmap_deleted_then_created_again_is_followed_again(
+    control_plane: Any, tmp_path: Path, upstreams: Any
+) -> None:
+    """While the ConfigMap is gone the mounted file is the fallback; once it is back (an
+    ADDED event in the same watch) the file defers to it again."""
+    large, s1, s2 = upstreams
+    ns = "router-cm-readded"
+    control_plane.kubectl("create", "namespace", ns)
+    from_cm = policy_doc(large, {"v2": s2})
+    control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "p", from_cm))
+    args = ("--policy-configmap", f"{ns}/p", "--kubeconfig", str(control_plane.kubeconfig))
+    with running_router(policy_doc(large, {"v1": s1}), tmp_path, *args) as r:
+        wait_for(lambda: ready(r.url)["policy"] == digest(from_cm), timeout=30)
+        control_plane.kubectl("delete", "configmap", "-n", ns, "p")
+        fallback = policy_doc(large, {"v1": s1}, complexity={"threshold": 0.2})
+        r.write_policy(fallback)  # the ConfigMap is gone: the file applies
+        wait_for(lambda: ready(r.url)["policy"] == digest(fallback), timeout=30)
+        again = policy_doc(large, {"v2": s2}, complexity={"threshold": 0.3})
+        control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "p", again))
+        wait_for(lambda: ready(r.url)["policy"] == digest(again), timeout=30)
+        late = policy_doc(large, {"v1": s1}, complexity={"threshold": 0.4})
+        r.write_policy(late)  # a late file update must not roll the ConfigMap's back
+
+        def settled() -> str | None:
+            if ready(r.url)["policy"] == digest(late):
+                return "file won"
+            ignored = 'hybridroute_policy_reloads_total{outcome="ignored",source="file"} 1.0'
+            return "ignored" if ignored in httpx.get(f"{r.url}/metrics").text else None
+
+        assert wait_for(settled, timeout=30) == "ignored"
+        assert ready(r.url)["policy"] == digest(again)

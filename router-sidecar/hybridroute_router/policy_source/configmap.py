@@ -96,6 +96,7 @@ class ConfigMapWatcher:
                 if kind in ("ADDED", "MODIFIED"):
                     await self._apply(obj)
                     self.synced.set()
+                    self.healthy = True  # e.g. created again after a DELETED event
                 elif kind == "DELETED":
                     log.warning("%s deleted; keeping the current policy", self.source)
                     self.healthy = False
