@@ -16,6 +16,7 @@ import httpx
 from hybridroute_policy import Policy, PolicyError, load_policy, parse_policy
 
 from hybridroute_router.http.app import Hook, RouterApp
+from hybridroute_router.policy_source.artifacts import ArtifactWatcher
 from hybridroute_router.policy_source.configmap import POLICY_KEY, ConfigMapWatcher
 from hybridroute_router.policy_source.file import FileWatcher
 from hybridroute_router.policy_source.kube import (
@@ -68,7 +69,11 @@ def parser() -> argparse.ArgumentParser:
         "(default $HYBRIDROUTE_FEEDBACK_TOKEN_FILE; none: open)",
     )
     p.add_argument(
-        "--reload-interval", type=float, default=1.0, help="seconds between policy file checks"
+        "--reload-interval",
+        type=float,
+        default=1.0,
+        help="seconds between policy file checks (and artifact file checks while the "
+        "policy's scorer could not load)",
     )
     p.add_argument(
         "--decision-log",
@@ -212,6 +217,9 @@ def build_app(args: argparse.Namespace) -> RouterApp:
         watcher.prime()
         startup.insert(0, watcher.start)
         shutdown.append(watcher.stop)
+    artifacts = ArtifactWatcher(rt, interval=args.reload_interval)
+    startup.append(artifacts.start)
+    shutdown.append(artifacts.stop)
     shutdown.append(reloader.stop)
     return RouterApp(rt, on_startup=startup, on_shutdown=shutdown)
 

@@ -62,6 +62,7 @@ class Runtime:
         self.in_flight = 0
         self.decision_log: JsonlSink = self._decision_sink(state)
         self.feedback_log: JsonlSink = self._feedback_sink(state)
+        self._scorer_info: tuple[str, str, str, str] | None = None
         self._publish(state)
 
     def _decision_sink(self, state: RouterState) -> JsonlSink:
@@ -89,6 +90,18 @@ class Runtime:
         m.in_flight.labels(route).set_function(lambda: float(self.in_flight))
         fb = state.scorer.fallback_reason
         m.scorer_fallback.labels(route, state.scorer.requested).set(1 if fb else 0)
+        loaded = state.scorer
+        info = (
+            route,
+            loaded.scorer.name,
+            loaded.artifact_sha256 or "",
+            loaded.examples_sha256 or "",
+        )
+        old = self._scorer_info
+        if old is not None and old != info:
+            m.scorer_info.remove(*old)  # one series: the scorer in use
+        m.scorer_info.labels(*info).set(1)
+        self._scorer_info = info
 
     async def start(self) -> None:
         p = self.state.policy

@@ -75,7 +75,9 @@ def build_state(
     }
     return RouterState(
         policy=policy,
-        scorer=scorer if scorer is not None else load_scorer(policy),
+        scorer=scorer
+        if scorer is not None
+        else load_scorer(policy, previous.scorer if previous is not None else None),
         large=large,
         small=small,
         comparator=make_comparator(policy.shadow.comparator),

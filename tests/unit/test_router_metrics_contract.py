@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 DOC = Path(__file__).parents[2] / "docs" / "metrics.md"
 ROW = re.compile(
-    r"^\| `(hybridroute_[a-z_]+)` \| (counter|gauge|histogram) \| ([a-z_, ]+) \|", re.M
+    r"^\| `(hybridroute_[a-z_]+)` \| (counter|gauge|histogram) \| ([a-z0-9_, ]+) \|", re.M
 )
 
 

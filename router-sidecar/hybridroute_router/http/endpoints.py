@@ -30,6 +30,8 @@ def readiness(state: RouterState) -> dict[str, Any]:
         "scorer": state.scorer.scorer.name,
         "scorer_requested": state.scorer.requested,
         "scorer_fallback_reason": state.scorer.fallback_reason,
+        "scorer_artifact_sha256": state.scorer.artifact_sha256,
+        "scorer_examples_sha256": state.scorer.examples_sha256,
     }
 
 

@@ -113,6 +113,11 @@ class Metrics:
             "1 when the policy's scorer could not load",
             ["route", "scorer"],
         )
+        self.scorer_info = self._gauge(
+            "hybridroute_scorer_info",
+            "1 for the scorer in use and the sha256 of its artifact and examples files",
+            ["route", "scorer", "artifact_sha256", "examples_sha256"],
+        )
 
     def _define_usage(self) -> None:
         self.tokens = self._fast_counter(
