@@ -178,3 +178,31 @@ def test_a_configmap_deleted_then_created_again_is_followed_again(
 
         assert wait_for(settled, timeout=30) == "ignored"
         assert ready(r.url)["policy"] == digest(again)
+
+
+def test_kubeconfig_relative_paths_are_resolved_against_its_folder(
+    control_plane: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl's rule: a relative certificate or token path in a kubeconfig is relative
+    to the kubeconfig file, not to the process's working directory."""
+    from hybridroute_router.policy_source.kube import from_kubeconfig
+
+    config = yaml.safe_load(Path(control_plane.kubeconfig).read_text())
+    cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+    folder = tmp_path / "kube"
+    (folder / "pki").mkdir(parents=True)
+    for entry, key in (
+        (cluster, "certificate-authority"),
+        (user, "client-certificate"),
+        (user, "client-key"),
+    ):
+        source = Path(entry[key])
+        (folder / "pki" / source.name).write_bytes(source.read_bytes())
+        entry[key] = f"pki/{source.name}"
+    (folder / "config").write_text(yaml.safe_dump(config))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    access = from_kubeconfig(folder / "config")
+    resp = httpx.get(f"{access.server}/api/v1/namespaces", verify=access.ssl, timeout=10)
+    assert resp.status_code == 200

@@ -47,11 +47,17 @@ def in_cluster() -> KubeAccess:
     return KubeAccess(f"https://{host}:{port}", ctx, token_file=str(SERVICE_ACCOUNT / "token"))
 
 
-def _pem(entry: dict[str, Any], key: str) -> bytes | None:
+def _resolve(path: Any, folder: Path) -> Path:
+    """kubectl's rule: a relative path in a kubeconfig is relative to the file's folder."""
+    resolved = Path(str(path))
+    return resolved if resolved.is_absolute() else folder / resolved
+
+
+def _pem(entry: dict[str, Any], key: str, folder: Path) -> bytes | None:
     """The PEM bytes of ``key`` (a path) or ``key-data`` (base64) of a kubeconfig entry."""
     if entry.get(key):
         try:
-            return Path(str(entry[key])).read_bytes()
+            return _resolve(entry[key], folder).read_bytes()
         except OSError as exc:
             raise KubeConfigError(f"kubeconfig {key}: {exc}") from exc
     data = entry.get(f"{key}-data")
@@ -88,6 +94,7 @@ def from_kubeconfig(path: str | Path) -> KubeAccess:
         )
     except (KeyError, StopIteration, TypeError) as exc:
         raise KubeConfigError(f"kubeconfig {path}: no usable current context ({exc})") from exc
+    folder = Path(path).parent
     server = str(cluster["server"]).rstrip("/")
     ctx: ssl.SSLContext | bool = True
     if server.startswith("https://"):
@@ -96,13 +103,19 @@ def from_kubeconfig(path: str | Path) -> KubeAccess:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         else:
-            ca = _pem(cluster, "certificate-authority")
+            ca = _pem(cluster, "certificate-authority", folder)
             ctx = ssl.create_default_context(cadata=ca.decode("ascii") if ca else None)
-        cert = _pem(user, "client-certificate")
-        key = _pem(user, "client-key")
+        cert = _pem(user, "client-certificate", folder)
+        key = _pem(user, "client-key", folder)
         if cert and key:
             try:
                 _load_client_cert(ctx, cert, key)
             except ssl.SSLError as exc:
                 raise KubeConfigError(f"kubeconfig {path}: client certificate: {exc}") from exc
-    return KubeAccess(server, ctx, token_file=user.get("tokenFile"), token=user.get("token"))
+    token_file = user.get("tokenFile")
+    return KubeAccess(
+        server,
+        ctx,
+        token_file=str(_resolve(token_file, folder)) if token_file else None,
+        token=user.get("token"),
+    )
