@@ -3,6 +3,7 @@ PodDisruptionBudget, HorizontalPodAutoscaler and ServiceMonitor (pure builders).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from hybridroute_operator.api.constants import ROUTER_PORT
@@ -80,7 +81,14 @@ def _endpoints(spec: HybridRouteSpec) -> list[ModelEndpoint]:
 
 
 def secret_volume_name(secret: str) -> str:
-    return ("secret-" + secret.replace(".", "-"))[:63].rstrip("-")
+    """``secret-<name>`` when that is a DNS label naming the Secret exactly; otherwise
+    (a dot, or over 63 characters) cut to fit, with a hash of the whole name, so two
+    Secrets never share a volume name."""
+    readable = "secret-" + secret
+    if len(readable) <= 63 and "." not in secret:
+        return readable
+    digest = hashlib.sha256(secret.encode()).hexdigest()[:10]
+    return readable.replace(".", "-")[: 63 - 11].rstrip("-") + "-" + digest
 
 
 def _secret_refs(spec: HybridRouteSpec) -> list[SecretKeyRef]:
