@@ -1,0 +1,144 @@
+"""Scorer artifact ConfigMaps against the real API server: a missing one is a blocking
+condition (no policy is written), the manifest ``hybridroute train --configmap`` writes
+clears it and puts the artifact's hash in the policy and status, and a changed artifact
+changes the policy the routers follow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hybridroute_localstack import ControlPlane, eventually
+from hybridroute_policy import parse_policy
+from hybridroute_quality.cli import configmap_manifest
+from operator_harness import (
+    OperatorProcess,
+    apply,
+    condition,
+    get_json,
+    install_crd,
+    models_for,
+    route_manifest,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def setup(
+    cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, OperatorProcess]]:
+    namespace = f"art-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    install_crd(cluster)
+    proc = OperatorProcess(cluster, namespace, tmp_path_factory.mktemp("op-artifacts")).start()
+    try:
+        yield namespace, proc
+    finally:
+        code = proc.stop()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        assert code == 0
+
+
+def default_artifact(folder: Path) -> tuple[Path, Path]:
+    """The shipped scorer's two files, as ``hybridroute train --out`` writes them."""
+    shipped = resources.files("hybridroute_router.scorers")
+    paths = (folder / "scorer.json", folder / "scorer.npz")
+    for path in paths:
+        path.write_bytes((shipped / f"default-scorer{path.suffix}").read_bytes())
+    return paths
+
+
+def test_missing_artifact_configmap_is_a_condition_until_it_is_created(
+    cluster: ControlPlane, setup: tuple[str, OperatorProcess], tmp_path: Path
+) -> None:
+    namespace, _ = setup
+    name = f"r{uuid.uuid4().hex[:6]}"
+    scorer_cm = f"{name}-scorer"
+    route = route_manifest(name, app=name)
+    route["spec"]["policy"]["complexity"].update(
+        {"scorer": "learned", "scorerArtifactConfigMap": scorer_cm}
+    )
+    apply(cluster, namespace, *models_for(name), route)
+
+    def reconciled() -> dict[str, Any] | None:
+        obj = get_json(cluster, "hybridroute", name, "-n", namespace)
+        return condition(obj, "Reconciled")
+
+    blocked = eventually(
+        lambda: (c := reconciled()) and c["reason"] == "ArtifactConfigMapNotFound" and c,
+        "Reconciled=False ArtifactConfigMapNotFound",
+        timeout=30,
+    )
+    assert blocked["status"] == "False"
+    assert f"ConfigMap '{scorer_cm}' does not exist" in blocked["message"]
+    assert get_json(cluster, "configmap", f"{name}-policy", "-n", namespace) is None
+    deployment = get_json(cluster, "deployment", f"{name}-router", "-n", namespace)
+    assert deployment is not None  # the rest is applied; the volume is optional
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["artifact-scorer"]["configMap"]["name"] == scorer_cm
+
+    meta, weights = default_artifact(tmp_path)
+    manifest = configmap_manifest(scorer_cm, namespace, meta, weights)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    expected = hashlib.sha256(meta.read_bytes() + weights.read_bytes()).hexdigest()
+
+    def policy() -> Any:
+        cm = get_json(cluster, "configmap", f"{name}-policy", "-n", namespace)
+        return parse_policy(cm["data"]["policy.yaml"]) if cm else None
+
+    applied = eventually(policy, "policy ConfigMap written once the artifact exists", timeout=30)
+    assert applied.complexity.scorer_artifact == "/etc/hybridroute/artifacts/scorer/scorer"
+    assert applied.complexity.scorer_artifact_sha256 == expected
+    status = eventually(
+        lambda: (
+            (c := reconciled())
+            and c["status"] == "True"
+            and get_json(cluster, "hybridroute", name, "-n", namespace)["status"]
+        ),
+        "Reconciled=True",
+        timeout=30,
+    )
+    assert status["policy"]["scorerArtifactSha256"] == expected
+
+    changed = json.loads(meta.read_text())
+    changed["name"] = "retrained"
+    meta.write_text(json.dumps(changed))
+    manifest = configmap_manifest(scorer_cm, namespace, meta, weights)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    new = hashlib.sha256(meta.read_bytes() + weights.read_bytes()).hexdigest()
+    eventually(
+        lambda: (p := policy()) and p.complexity.scorer_artifact_sha256 == new,
+        "the changed artifact's hash reaches the policy ConfigMap",
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (
+            {"complexity": {"scorerArtifactConfigMap": "cm"}},
+            "complexity.scorerArtifactConfigMap needs scorer learned or similarity",
+        ),
+        (
+            {"similarity": {"examplesConfigMap": "cm", "examplesFile": "/x.jsonl"}},
+            "similarity: give examplesFile or examplesConfigMap, not both",
+        ),
+    ],
+)
+def test_the_api_server_rejects_contradictory_artifact_sources(
+    cluster: ControlPlane, setup: tuple[str, OperatorProcess], policy: dict[str, Any], message: str
+) -> None:
+    namespace, _ = setup
+    route = route_manifest(f"r{uuid.uuid4().hex[:6]}", app="x")
+    route["spec"]["policy"] = policy
+    result = apply(cluster, namespace, route, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
