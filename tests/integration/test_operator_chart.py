@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from chart_harness import CHART, helm_binary, render, template
 from hybridroute_localstack import ControlPlane, eventually
-from hybridroute_localstack.build import MissingBinaryError, find_binary
 from operator_harness import (
     ROOT,
     OperatorProcess,
@@ -27,23 +27,11 @@ from operator_harness import (
 )
 
 pytestmark = pytest.mark.integration
-CHART = ROOT / "charts" / "hybridroute-operator"
 
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    try:
-        return str(find_binary("helm"))
-    except MissingBinaryError as exc:
-        pytest.skip(f"helm not built: {exc}")
-
-
-def template(helm: str, *values: str, namespace: str = "hro-system") -> list[dict[str, Any]]:
-    args = [helm, "template", "hro", str(CHART), "--namespace", namespace, "--include-crds"]
-    for value in values:
-        args += ["--set", value]
-    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+    return helm_binary()
 
 
 def test_chart_lints(helm: str) -> None:
@@ -219,3 +207,64 @@ def test_rendered_chart_is_accepted_by_the_api_server(cluster: ControlPlane, hel
         assert "deployment.apps/hro created (server dry run)" in result.stdout
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def kinds_of(docs: list[dict[str, Any]]) -> set[str]:
+    return {d["kind"] for d in docs}
+
+
+def test_monitoring_alerts_and_dashboard_are_off_by_default(helm: str) -> None:
+    assert not {"ServiceMonitor", "PrometheusRule"} & kinds_of(template(helm))
+    assert not any(d["metadata"]["name"].endswith("-dashboard") for d in template(helm))
+
+
+def test_alerts_toggle_embeds_the_promtool_tested_rules_unchanged(helm: str) -> None:
+    docs = template(helm, "alerts.enabled=true", "alerts.labels.release=kps")
+    [rule] = [d for d in docs if d["kind"] == "PrometheusRule"]
+    rules_file = yaml.safe_load((CHART / "rules" / "hybridroute.rules.yaml").read_text())
+    assert rule["spec"]["groups"] == rules_file["groups"]
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    assert rule["metadata"]["namespace"] == "hro-system"
+
+
+def test_dashboard_toggle_ships_the_tested_json_for_grafanas_sidecar(helm: str) -> None:
+    docs = template(
+        helm, "dashboard.enabled=true", "dashboard.namespace=grafana", "dashboard.annotations.f=LLM"
+    )
+    [config] = [d for d in docs if d["metadata"]["name"] == "hro-dashboard"]
+    assert config["kind"] == "ConfigMap"
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config["metadata"]["namespace"] == "grafana"
+    assert config["metadata"]["annotations"] == {"f": "LLM"}
+    shipped = json.loads((CHART / "dashboards" / "hybridroute.json").read_text())
+    assert json.loads(config["data"]["hybridroute.json"]) == shipped
+
+
+def test_operator_service_monitor_honours_the_routes_namespace_label(helm: str) -> None:
+    docs = template(
+        helm, "metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.a=b"
+    )
+    [monitor] = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True
+    assert endpoint["port"] == "metrics"
+    assert monitor["metadata"]["labels"]["a"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("alert.enabled=true", "additional properties 'alert' not allowed"),
+        ("alerts.enabled=yes", "/alerts/enabled"),
+        ("replicaCount=0", "/replicaCount"),
+        ("metrics.port=70000", "/metrics/port"),
+        ("logFormat=xml", "/logFormat"),
+        ("dashboard.labels.grafana_dashboard=1", "/dashboard/labels/grafana_dashboard"),
+        ("watchNamespaces={Not_A_Namespace}", "/watchNamespaces/0"),
+    ],
+)
+def test_bad_values_are_refused_with_their_path(helm: str, value: str, message: str) -> None:
+    result = render(helm, value)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert message in result.stderr
