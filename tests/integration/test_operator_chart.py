@@ -34,9 +34,18 @@ def helm() -> str:
     return helm_binary()
 
 
-def test_chart_lints(helm: str) -> None:
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["metrics.serviceMonitor.enabled=true", "alerts.enabled=true", "dashboard.enabled=true"],
+        ["watchNamespaces={a,b}", "peering.enabled=false"],
+    ],
+)
+def test_chart_lints(helm: str, values: list[str]) -> None:
+    sets = [arg for value in values for arg in ("--set", value)]
     result = subprocess.run(
-        [helm, "lint", "--strict", str(CHART)],
+        [helm, "lint", "--strict", str(CHART), *sets],
         capture_output=True,
         text=True,
         timeout=60,
