@@ -6,6 +6,9 @@ hybridroute-local up [--full]    start etcd + kube-apiserver (+ controllers, sch
 hybridroute-local env            print `export KUBECONFIG=...` for the running plane
 hybridroute-local status         which components run; exit 1 if any is down
 hybridroute-local down           stop everything `up` started
+hybridroute-local run [...]      the live HybridRoute: control plane, Prometheus, operator,
+                                 model servers and router processes, in the foreground
+                                 (what `bash .ci/up` runs; docs/local-stack.md)
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from hybridroute_localstack import state
+from hybridroute_localstack import demo, state
 from hybridroute_localstack.build import BuildError, build_all, tool_dir
 from hybridroute_localstack.controlplane import ControlPlane
 from hybridroute_localstack.probe import answers, tls_context
@@ -103,6 +107,63 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    options = demo.DemoOptions(
+        state_dir=args.state_dir,
+        crds=args.crds,
+        example=args.example,
+        namespace=args.namespace,
+        traffic=args.traffic,
+        duration=args.duration,
+        summary_json=args.summary_json,
+        refresh=args.refresh,
+        timeout=args.timeout,
+        fancy=False if args.plain else None,
+    )
+    return demo.run(options, _say)
+
+
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="the live HybridRoute in the foreground (what `bash .ci/up` runs)",
+        description=demo.__doc__.split("\n\n")[0] if demo.__doc__ else None,
+    )
+    run.add_argument(
+        "--traffic",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="replay recorded eval questions through the route, RATE per second",
+    )
+    run.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="tear everything down and exit after SECONDS of serving",
+    )
+    run.add_argument(
+        "--summary-json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the final numbers here",
+    )
+    run.add_argument("--refresh", type=float, default=3.0, help="seconds between live updates")
+    run.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
+    run.add_argument("--namespace", default="default", help="where the example goes")
+    run.add_argument("--crds", type=Path, default=demo.CHECKOUT / "crds")
+    run.add_argument(
+        "--example",
+        type=Path,
+        default=demo.CHECKOUT / "examples" / "02-hybridroute",
+        help="a folder with model manifests and one HybridRoute",
+    )
+    run.add_argument("--timeout", type=float, default=180.0, help="seconds per bring-up step")
+    run.set_defaults(func=cmd_run)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="hybridroute-local", description=__doc__.split("\n")[0])
     root.add_argument(
@@ -120,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop what `up` started").set_defaults(func=cmd_down)
     sub.add_parser("env", help="print the KUBECONFIG export").set_defaults(func=cmd_env)
     sub.add_parser("status", help="show what runs").set_defaults(func=cmd_status)
+    _add_run(sub)
     return root
 
 

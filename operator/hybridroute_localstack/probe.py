@@ -27,7 +27,7 @@ def tls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> 
 
 def http_get(url: str, context: ssl.SSLContext | None = None, timeout: float = 2.0) -> str:
     """The body of a GET; raises ``OSError`` (``URLError`` included) on any failure."""
-    if not url.startswith(("http://127.0.0.1", "https://127.0.0.1")):
+    if not url.startswith(("http://127.", "https://127.")):  # 127.0.0.0/8: loopback
         raise ValueError(f"probes only talk to loopback, not {url}")
     with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # noqa: S310
         body: bytes = response.read()

@@ -63,6 +63,41 @@ def scrape_config(targets: list[str], job: str, interval: str = SCRAPE_INTERVAL)
     }
 
 
+def _loopback(target: str) -> bool:
+    host = target.rsplit(":", 1)[0]
+    return host in ("localhost", "[::1]") or host.startswith("127.")
+
+
+def stack_scrape_config(
+    static: dict[str, list[str]], file_sd: Path, interval: str = "2s"
+) -> dict[str, Any]:
+    """The local stack's Prometheus: one job per ``static`` entry (``job -> targets``)
+    and job ``pods`` reading ``file_sd`` (a JSON list of target groups the pod runner
+    rewrites as processes come and go; re-read every ``interval``)."""
+    for targets in static.values():
+        for target in targets:
+            if not _loopback(target):
+                raise ValueError(f"scrape targets must be on loopback, not {target}")
+    jobs: list[dict[str, Any]] = [
+        {"job_name": job, "static_configs": [{"targets": list(targets)}]}
+        for job, targets in static.items()
+    ]
+    jobs.append(
+        {
+            "job_name": "pods",
+            "file_sd_configs": [{"files": [str(file_sd)], "refresh_interval": interval}],
+        }
+    )
+    return {
+        "global": {
+            "scrape_interval": interval,
+            "evaluation_interval": interval,
+            "scrape_timeout": interval,
+        },
+        "scrape_configs": jobs,
+    }
+
+
 @dataclass
 class PrometheusServer:
     """One Prometheus process; ``url`` is its HTTP address once started."""
@@ -74,12 +109,15 @@ class PrometheusServer:
     start_timeout: float = 60.0
     url: str = ""
     component: Component | None = field(default=None, repr=False)
+    config: dict[str, Any] | None = None
+    """A whole configuration (e.g. :func:`stack_scrape_config`) instead of ``targets``."""
 
     def start(self) -> PrometheusServer:
         """Start on a free port and wait for ``/-/ready``; a port taken meanwhile is retried."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "prometheus.yml"
-        config.write_text(yaml.safe_dump(scrape_config(self.targets, self.job)))
+        chosen = self.config if self.config is not None else scrape_config(self.targets, self.job)
+        config.write_text(yaml.safe_dump(chosen))
         for attempt in range(PORT_ATTEMPTS):
             try:
                 self._start_once(config)

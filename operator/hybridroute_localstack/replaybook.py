@@ -11,7 +11,8 @@ back through the router equals the recorded accuracy of whichever model answered
 
 Recorded outcomes carry no logprobs: the replay reports a synthetic per-token logprob,
 closer to 0 when the recorded answer was right, with a deterministic per-question spread
-so the two groups overlap (:func:`mean_logprob`). It lets a confidence cascade run end
+so the two groups overlap (:func:`mean_logprob`, AUROC 0.75; tests/e2e/replay_book.py
+keeps its own, better separated ranges for its cascade tests). It lets a confidence cascade run end
 to end; it says nothing about how well real logprobs separate right from wrong.
 
 A prompt that is not in the book gets :data:`UNKNOWN_ANSWER` (graded 0, logprob -1).
@@ -100,10 +101,13 @@ def grade(prompt: str, text: str) -> float:
 
 
 def mean_logprob(prompt: str, correct: bool) -> float:
-    """Synthetic per-token logprob: in [-0.4, -0.05] when the recorded answer was right,
-    in [-1.0, -0.25] when it was wrong (deterministic per question)."""
+    """Synthetic per-token logprob, uniform per question (deterministic): in [-0.5, -0.05]
+    when the recorded answer was right, in [-0.7, -0.15] when it was wrong. The ranges
+    overlap on purpose: a right answer is more confident than a wrong one 75% of the
+    time (AUROC 0.75), a weak signal like a real small model's confidence, so a
+    confidence cascade catches some wrong answers and lets others through."""
     u = _unit(prompt_key(prompt), "logprob")
-    return -(0.05 + 0.35 * u) if correct else -(0.25 + 0.75 * u)
+    return -(0.05 + 0.45 * u) if correct else -(0.15 + 0.55 * u)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,154 @@
+"""The threshold control law: table-driven cases and properties (bounds, step size,
+convergence without oscillation, monotonicity in load)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hybridroute_operator.adaptation.law import Bounds, Previous, Reading, Why, step
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.unit
+NOW = 1_000_000.0
+B = Bounds(
+    baseline=0.5, min=0.3, max=0.8, max_step=0.05, cooldown=120, hysteresis=0.1, stale_after=60
+)
+
+
+def queue(value: float | None, target: float = 4.0, age: float = 1.0, **kw: object) -> Reading:
+    return Reading("queueDepth", target, value, None if value is None else NOW - age, **kw)  # type: ignore[arg-type]
+
+
+CASES = [
+    # (readings, previous threshold, last change age s, expected threshold, reason)
+    ([queue(8)], 0.5, None, 0.55, Why.RELIEVING),  # pressure 2: a full step
+    ([queue(5)], 0.5, None, 0.5 + 0.05 * 0.25, Why.RELIEVING),  # pressure 1.25: a quarter
+    ([queue(6)], 0.5, None, 0.525, Why.RELIEVING),  # pressure 1.5: half a step
+    ([queue(40)], 0.78, None, 0.8, Why.RELIEVING),  # capped by max
+    ([queue(40)], 0.8, None, 0.8, Why.AT_MAXIMUM),
+    ([queue(3.8)], 0.6, 10, 0.6, Why.WITHIN_TARGET),  # in the hysteresis band
+    ([queue(4.0)], 0.6, 10, 0.6, Why.WITHIN_TARGET),  # exactly at target
+    ([queue(0)], 0.6, 10, 0.6, Why.COOLDOWN),  # cleared, but changed 10 s ago
+    ([queue(0)], 0.6, 500, 0.55, Why.RETURNING),  # cleared, cooldown over
+    ([queue(0)], 0.52, 500, 0.5, Why.RETURNING),  # never below the baseline
+    ([queue(0)], 0.5, None, 0.5, Why.AT_BASELINE),
+    ([queue(0)], 0.35, 5, 0.4, Why.RETURNING),  # below the baseline: climbs, no cooldown
+    ([queue(None, problem="unreachable", detail="refused")], 0.7, 5, 0.7, Why.UNREACHABLE),
+    ([queue(None, problem="no_data", detail="q")], 0.7, 5, 0.7, Why.NO_DATA),
+    ([queue(None, problem="ambiguous", detail="q")], 0.7, 5, 0.7, Why.AMBIGUOUS),
+    ([queue(None, problem="error", detail="q")], 0.7, 5, 0.7, Why.QUERY_FAILED),
+    ([queue(None, problem="config", detail="no url")], 0.7, 5, 0.7, Why.NOT_CONFIGURED),
+    ([queue(40, age=61)], 0.6, None, 0.6, Why.STALE),  # stale high load: no move
+    ([queue(0, age=61)], 0.6, 500, 0.6, Why.STALE),  # stale low load: no move either
+    ([queue(8), queue(None, problem="error", detail="q")], 0.6, None, 0.6, Why.QUERY_FAILED),
+    ([queue(None, problem="no_data", detail="q")], None, None, 0.5, Why.NO_DATA),  # first: baseline
+    ([queue(1, target=4), Reading("p99Latency", 2.0, 4.0, NOW)], 0.5, None, 0.55, Why.RELIEVING),
+    ([queue(0)], 0.95, None, 0.75, Why.RETURNING),  # out of bounds: clamped, then a step
+]
+
+
+@pytest.mark.parametrize(("readings", "prev", "age", "expected", "why"), CASES)
+def test_control_law_table(
+    readings: list[Reading], prev: float | None, age: float | None, expected: float, why: Why
+) -> None:
+    previous = Previous(prev, None if age is None else NOW - age)
+    result = step(readings, previous, B, NOW)
+    assert result.threshold == pytest.approx(expected)
+    assert result.reason is why, result.message
+
+
+def test_the_worst_signal_is_named_in_the_message() -> None:
+    readings = [queue(1), Reading("p99Latency", 2.0, 5.0, NOW)]
+    result = step(readings, Previous(0.5), B, NOW)
+    assert result.worst is not None
+    assert result.worst.signal == "p99Latency"
+    assert "p99Latency 5 (target 2)" in result.message
+
+
+def test_holding_messages_quote_the_problem() -> None:
+    bad = queue(None, problem="error", detail="error: bad_data: parse error (query: sum(x{)")
+    result = step([bad], Previous(0.7), B, NOW)
+    assert "sum(x{)" in result.message
+    assert "holding 0.7" in result.message
+    assert not result.data_ok
+
+
+bounds_st = st.builds(
+    lambda lo, span, base, step_, hyst: Bounds(
+        baseline=lo + span * base,
+        min=lo,
+        max=lo + span,
+        max_step=step_,
+        cooldown=60,
+        hysteresis=hyst,
+        stale_after=60,
+    ),
+    st.floats(0.0, 0.5),
+    st.floats(0.0, 0.5),
+    st.floats(0.0, 1.0),
+    st.floats(0.01, 0.5),
+    st.floats(0.0, 0.5),
+)
+loads = st.floats(0.0, 1000.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bounds_st, st.floats(0.0, 1.0), loads, st.floats(0.0, 1000.0))
+def test_never_leaves_the_bounds_nor_steps_more_than_max_step(
+    b: Bounds, position: float, load: float, since: float
+) -> None:
+    prev = b.min + (b.max - b.min) * position
+    result = step([queue(load)], Previous(prev, NOW - since), b, NOW)
+    assert b.min - 1e-9 <= result.threshold <= b.max + 1e-9
+    assert abs(result.threshold - prev) <= b.max_step + 1e-9
+
+
+@settings(max_examples=300, deadline=None)
+@given(bounds_st, st.floats(0.0, 1.0), loads, loads, st.floats(0.0, 1000.0))
+def test_monotone_in_load(b: Bounds, position: float, a: float, c: float, since: float) -> None:
+    prev = Previous(b.min + (b.max - b.min) * position, NOW - since)
+    low, high = sorted((a, c))
+    assert step([queue(low)], prev, b, NOW).threshold <= step([queue(high)], prev, b, NOW).threshold
+
+
+@settings(max_examples=200, deadline=None)
+@given(bounds_st, st.floats(0.0, 1.0), loads)
+def test_converges_without_oscillating_under_constant_input(
+    b: Bounds, position: float, load: float
+) -> None:
+    """Constant readings: the threshold moves one way only, then stays put."""
+    threshold, last_change, now = b.min + (b.max - b.min) * position, None, NOW
+    path = [threshold]
+    for _ in range(400):
+        now += 30
+        reading = Reading("queueDepth", 4.0, load, now)
+        result = step([reading], Previous(threshold, last_change), b, now)
+        if result.threshold != threshold:
+            last_change = now
+        threshold = result.threshold
+        path.append(threshold)
+    moves = [y - x for x, y in itertools.pairwise(path) if abs(y - x) > 1e-12]
+    assert all(m > 0 for m in moves) or all(m < 0 for m in moves)
+    assert path[-1] == path[-2] == path[-20]  # settled
+
+
+def test_load_removed_returns_to_the_baseline_after_cooldowns() -> None:
+    threshold, last, now = 0.5, None, NOW
+    for _ in range(10):  # saturation
+        now += 30
+        r = step([Reading("queueDepth", 4.0, 20, now)], Previous(threshold, last), B, now)
+        last = now if r.threshold != threshold else last
+        threshold = r.threshold
+    assert threshold == pytest.approx(0.8)
+    seen = []
+    for _ in range(40):  # idle
+        now += 30
+        r = step([Reading("queueDepth", 4.0, 0, now)], Previous(threshold, last), B, now)
+        last = now if r.threshold != threshold else last
+        threshold = r.threshold
+        seen.append(r.reason)
+    assert threshold == pytest.approx(0.5)
+    assert Why.COOLDOWN in seen
+    assert seen[-1] is Why.AT_BASELINE
