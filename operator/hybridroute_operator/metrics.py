@@ -81,6 +81,38 @@ class OperatorMetrics:
             registry=r,
         )
 
+        route = ["namespace", "route"]
+        self.effective_threshold = Gauge(
+            "hybridroute_operator_effective_threshold",
+            "Complexity threshold load adaptation put in force",
+            route,
+            registry=r,
+        )
+        self.baseline_threshold = Gauge(
+            "hybridroute_operator_baseline_threshold",
+            "The spec's complexity threshold (load adaptation's baseline)",
+            route,
+            registry=r,
+        )
+        self.threshold_at_bound = Gauge(
+            "hybridroute_operator_threshold_at_bound",
+            "1 while the effective threshold sits at its min or max bound",
+            route,
+            registry=r,
+        )
+        self.adaptation_data_ok = Gauge(
+            "hybridroute_operator_adaptation_data_ok",
+            "1 when the last evaluation had fresh data for every signal, 0 while holding",
+            route,
+            registry=r,
+        )
+        self.cost_budget = Gauge(
+            "hybridroute_operator_cost_budget_usd_per_hour",
+            "Load adaptation's cost budget (only routes with one)",
+            route,
+            registry=r,
+        )
+
     def observe_query(self, purpose: Purpose, result: QueryResult, seconds: float) -> None:
         self.prometheus_queries.labels(purpose=purpose, result=result).inc()
         self.prometheus_query_duration.labels(purpose=purpose).observe(seconds)
