@@ -17,6 +17,7 @@ class OperatorMetrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        self.canary = CanaryMetrics(r)
         self.reconciles = Counter(
             "hybridroute_operator_reconciles_total",
             "Reconciles of HybridRoutes by result",
@@ -116,3 +117,53 @@ class OperatorMetrics:
     def observe_query(self, purpose: Purpose, result: QueryResult, seconds: float) -> None:
         self.prometheus_queries.labels(purpose=purpose, result=result).inc()
         self.prometheus_query_duration.labels(purpose=purpose).observe(seconds)
+
+
+class CanaryMetrics:
+    """The canary loop's gauges and counters (labels namespace, route of the route)."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        route = ["namespace", "route"]
+        self.phase = Gauge(
+            "hybridroute_operator_canary_phase",
+            "1 for the rollout's current phase, 0 for the others",
+            [*route, "phase"],
+            registry=r,
+        )
+        self.weight = Gauge(
+            "hybridroute_operator_canary_weight",
+            "Percent of small traffic the canary loop gives each version",
+            [*route, "version"],
+            registry=r,
+        )
+        self.promotions = Counter(
+            "hybridroute_operator_canary_promotions_total",
+            "Candidates promoted to stable",
+            route,
+            registry=r,
+        )
+        self.rollbacks = Counter(
+            "hybridroute_operator_canary_rollbacks_total",
+            "Candidates rolled back (failed analyses or abort)",
+            route,
+            registry=r,
+        )
+        self._versions: dict[tuple[str, str], set[str]] = {}
+
+    def set(
+        self,
+        namespace: str,
+        route: str,
+        phase: str,
+        phases: tuple[str, ...],
+        weights: dict[str, int],
+    ) -> None:
+        """The current phase and weights; versions no longer weighted are removed."""
+        for p in phases:
+            self.phase.labels(namespace, route, p).set(1 if p == phase else 0)
+        key = (namespace, route)
+        for gone in self._versions.get(key, set()) - set(weights):
+            self.weight.remove(namespace, route, gone)
+        for version, weight in weights.items():
+            self.weight.labels(namespace, route, version).set(weight)
+        self._versions[key] = set(weights)

@@ -630,6 +630,14 @@ class CanarySpec(SpecModel):
     )
     paused: bool = Field(False, description="hold the rollout at its current step; analyses stop")
     prometheus: PrometheusSpec | None = None
+    namespace_label: str = Field(
+        "namespace",
+        max_length=128,
+        pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$",
+        description="the label Prometheus puts the router pods' namespace in (a "
+        "ServiceMonitor's scrape sets namespace); the built-in checks match it. Empty: "
+        "match the route label only",
+    )
     checks: CanaryChecks = CanaryChecks()
 
     @field_validator("step_weights")
