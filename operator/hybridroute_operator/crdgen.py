@@ -161,7 +161,18 @@ PRINTER_COLUMNS = [
         "jsonPath": ".status.savings.smallShare",
         "description": "measured share of requests answered by the small model",
     },
-    {"name": "Canary weight", "type": "integer", "jsonPath": ".status.policy.canaryWeight"},
+    {
+        "name": "Canary",
+        "type": "string",
+        "jsonPath": ".status.canary.phase",
+        "description": "phase of the canary rollout (spec.canary)",
+    },
+    {
+        "name": "Canary weight",
+        "type": "integer",
+        "jsonPath": ".status.canary.weight",
+        "description": "the candidate version's percent of small traffic now",
+    },
     {"name": "Threshold", "type": "number", "jsonPath": ".status.policy.threshold"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]

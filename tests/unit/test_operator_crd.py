@@ -91,7 +91,7 @@ def test_crd_has_status_subresource_short_name_and_printer_columns() -> None:
     status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
     assert status["x-kubernetes-preserve-unknown-fields"] is True
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Ready", "Small share", "Canary weight", "Threshold", "Age"]
+    assert columns == ["Ready", "Small share", "Canary", "Canary weight", "Threshold", "Age"]
 
 
 def test_defaults_come_from_the_policy_models() -> None:
