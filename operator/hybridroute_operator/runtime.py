@@ -21,6 +21,7 @@ from hybridroute_operator.kube import ClusterAccess, KubeApi, load_access
 from hybridroute_operator.loops import ControlLoop, LoopEnv, LoopScheduler
 from hybridroute_operator.loops.adaptation import AdaptationLoop
 from hybridroute_operator.loops.canary import CanaryLoop
+from hybridroute_operator.loops.savings import SavingsLoop
 from hybridroute_operator.metrics import OperatorMetrics
 from hybridroute_operator.peering import may_work, peering_path
 from hybridroute_operator.prom import PrometheusPool
@@ -61,7 +62,7 @@ class Options:
 
 def control_loops() -> list[ControlLoop]:
     """The control loops every route may enable (load adaptation, canary, savings)."""
-    return [AdaptationLoop(), CanaryLoop()]
+    return [AdaptationLoop(), CanaryLoop(), SavingsLoop()]
 
 
 class Runtime:
