@@ -113,6 +113,12 @@ async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime.trigger(runtime.reconciler.child_seen(event["type"], event["object"]))
 
 
+async def artifact_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    for key in runtime.reconciler.artifact_seen(event["object"]):
+        runtime.queue.request(key)
+
+
 async def endpoints_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     runtime.status_changed(runtime.reconciler.slice_seen(event["type"], event["object"]))
@@ -127,6 +133,10 @@ for _kind in WATCHED_CHILD_KINDS:
         registry=registry,
         id=f"child-{_kind.plural}",
     )(child_event)
+
+# Artifact ConfigMaps are the user's (no label of ours): every ConfigMap event is looked
+# up by name; the operator's ConfigMap watch is unfiltered at the server anyway.
+kopf.on.event("", "v1", "configmaps", registry=registry, id="artifact-configmaps")(artifact_event)
 
 kopf.on.event(
     group=ENDPOINT_SLICE.group,

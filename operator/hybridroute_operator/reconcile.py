@@ -213,6 +213,17 @@ class Reconciler:
         if key in self.routes:
             self.loop_outputs.setdefault(key, {})[name] = (condition_types, output)
 
+    def artifact_seen(self, body: Mapping[str, Any]) -> list[RouteKey]:
+        """A ConfigMap changed: the routes that mount it as a scorer artifact or examples
+        (their policy carries its hash, so they need a reconcile now, not at resync)."""
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace"), meta.get("name")
+        return [
+            key
+            for key, spec in self.specs.items()
+            if key[0] == namespace and any(r.config_map == name for r in artifact_refs(spec))
+        ]
+
     def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> Trigger | None:
         """A child changed: whether and how soon its owner needs a reconcile. A deleted
         child, or one whose operator-owned fields were edited, is forgotten (so re-applied)

@@ -1,7 +1,7 @@
 """Scorer artifact ConfigMaps against the real API server: a missing one is a blocking
 condition (no policy is written), the manifest ``hybridroute train --configmap`` writes
 clears it and puts the artifact's hash in the policy and status, and a changed artifact
-changes the policy the routers follow."""
+changes the policy the routers follow, at once (the operator watches ConfigMaps)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def setup(
     namespace = f"art-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     install_crd(cluster)
-    proc = OperatorProcess(cluster, namespace, tmp_path_factory.mktemp("op-artifacts")).start()
+    # no periodic resync within the test: artifact ConfigMap changes must arrive by watch
+    workdir = tmp_path_factory.mktemp("op-artifacts")
+    proc = OperatorProcess(cluster, namespace, workdir, "--resync-seconds", "600").start()
     try:
         yield namespace, proc
     finally:
