@@ -18,6 +18,8 @@ Contract of the status fields read here (written by the loops):
 - ``status.canary.discovered`` (list of ``{name, selector, port}``): small versions found
   by the canary's label discovery, added to the spec's versions (a spec version of the
   same name wins).
+- ``status.canary.shadowPercent`` (``{version: percent}``): the shadow share of a
+  version under analysis; used only while ``spec.canary`` is set, for known versions.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Controls:
     threshold: float | None = None
     weights: Mapping[str, int] | None = None
     discovered: Sequence[SmallVersionSpec] = field(default_factory=tuple)
+    shadow: Mapping[str, float] = field(default_factory=dict)
 
 
 def _enabled(spec: HybridRouteSpec, section: str) -> bool:
@@ -116,6 +119,17 @@ def _weights(status: Mapping[str, Any], names: set[str]) -> dict[str, int] | Non
     return weights
 
 
+def _shadow(status: Mapping[str, Any], names: set[str]) -> dict[str, float]:
+    raw = (status.get("canary") or {}).get("shadowPercent")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {
+        str(name): min(100.0, max(0.0, float(value)))
+        for name, value in raw.items()
+        if name in names and isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
 def controls_from_status(spec: HybridRouteSpec, status: Mapping[str, Any]) -> Controls:
     """The loops' decisions recorded in ``status`` that apply to this spec."""
     threshold = _threshold(status) if _enabled(spec, "adaptation") else None
@@ -123,13 +137,24 @@ def controls_from_status(spec: HybridRouteSpec, status: Mapping[str, Any]) -> Co
         return Controls(threshold=threshold)
     known = {v.name for v in spec.small.versions}
     discovered = _discovered(status, set(known))
-    weights = _weights(status, known | {v.name for v in discovered})
-    return Controls(threshold=threshold, weights=weights, discovered=tuple(discovered))
+    names = known | {v.name for v in discovered}
+    weights = _weights(status, names)
+    return Controls(
+        threshold=threshold,
+        weights=weights,
+        discovered=tuple(discovered),
+        shadow=_shadow(status, names),
+    )
 
 
 def effective_spec(spec: HybridRouteSpec, controls: Controls) -> HybridRouteSpec:
     """The spec with the loops' decisions applied: what render and status work from."""
-    if controls.threshold is None and controls.weights is None and not controls.discovered:
+    if (
+        controls.threshold is None
+        and controls.weights is None
+        and not controls.discovered
+        and not controls.shadow
+    ):
         return spec
     policy = spec.policy
     if controls.threshold is not None:
@@ -139,5 +164,11 @@ def effective_spec(spec: HybridRouteSpec, controls: Controls) -> HybridRouteSpec
     if controls.weights is not None:
         weights = controls.weights
         versions = [v.model_copy(update={"weight": weights.get(v.name, 0)}) for v in versions]
+    if controls.shadow:
+        shadow = controls.shadow
+        versions = [
+            v.model_copy(update={"shadow_percent": shadow[v.name]}) if v.name in shadow else v
+            for v in versions
+        ]
     small = spec.small.model_copy(update={"versions": versions})
     return spec.model_copy(update={"policy": policy, "small": small})

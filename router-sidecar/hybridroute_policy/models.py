@@ -96,6 +96,13 @@ class SmallVersion(PolicyModel):
     name: Name
     weight: Percent = 100
     ready: bool = Field(True, description="never routed to when false")
+    shadow_percent: float | None = Field(
+        None,
+        ge=0.0,
+        le=100.0,
+        description="shadow share of requests that pick this version (a canary under "
+        "analysis); shadow.percent when unset",
+    )
     upstream: Upstream
 
 

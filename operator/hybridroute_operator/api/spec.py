@@ -159,6 +159,13 @@ class SmallVersionSpec(SpecModel):
         None, min_length=1, max_length=256, description="model id; small.model when unset"
     )
     endpoint: ModelEndpoint
+    shadow_percent: float | None = Field(
+        None,
+        ge=0.0,
+        le=100.0,
+        description="shadow share of requests that pick this version; policy.shadow.percent "
+        "when unset (spec.canary sets canary.analysisShadowPercent for its candidate)",
+    )
 
 
 class DiscoverySpec(SpecModel):

@@ -78,6 +78,9 @@ class CanaryLoop:
         section = decision.rollout.to_status()
         rendered = set(decision.rendered)
         section["discovered"] = [d.to_status() for d in discovered if d.name in rendered]
+        r = decision.rollout
+        if r.candidate is not None and r.weight > 0 and canary.analysis_shadow_percent > 0:
+            section["shadowPercent"] = {r.candidate: canary.analysis_shadow_percent}
         if notes:
             section["discoveryIgnored"] = notes[:10]
         return LoopOutput(

@@ -69,6 +69,7 @@ def build_policy(route: RouteRef, spec: HybridRouteSpec, observed: Observed) -> 
             name=v.name,
             weight=v.weight,
             ready=observed.health(small_target(v.name)).is_ready,
+            shadow_percent=v.shadow_percent,
             upstream=upstream(
                 route, v.endpoint, v.model or spec.small.model, small_service_name(route, v.name)
             ),

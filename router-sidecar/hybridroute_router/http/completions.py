@@ -225,8 +225,17 @@ async def escalate(
     return await send_buffered(ctx, send, call.resp, call.cand, reason, False)
 
 
+def shadow_percent(ctx: RequestContext) -> float:
+    """The shadow share for this request: its small version's own (a canary under
+    analysis), else the policy's."""
+    version = ctx.decision.version
+    if version is not None and version.shadow_percent is not None:
+        return version.shadow_percent
+    return ctx.state.policy.shadow.percent
+
+
 def shadow_sampled(ctx: RequestContext) -> bool:
-    percent = ctx.state.policy.shadow.percent
+    percent = shadow_percent(ctx)
     return percent > 0 and random.random() * 100.0 < percent  # noqa: S311 - sampling only
 
 
@@ -251,7 +260,7 @@ def maybe_shadow(ctx: RequestContext, sent: Sent) -> None:
     """Queue a shadow comparison for a share of successful answers (streamed or not)."""
     state = ctx.state
     version = ctx.decision.version
-    if state.policy.shadow.percent <= 0 or sent.status != 200 or version is None:
+    if version is None or shadow_percent(ctx) <= 0 or sent.status != 200:
         return
     if ctx.extra.get("escalated"):  # both models already answered this one
         return
