@@ -282,11 +282,9 @@ class Demo:
                 with contextlib.suppress(KubeApiError):
                     route = RouteState.from_route(api.get(route_path))
                 if view is not None and self.traffic is not None:
-                    view.update(
-                        time.monotonic() - began,
-                        summarize(self.traffic.results(), large, small),
-                        route,
-                    )
+                    now = time.monotonic()
+                    numbers = summarize(self.traffic.results(), large, small, now=now)
+                    view.update(now - began, numbers, route)
         finally:
             if view is not None:
                 view.close()

@@ -58,7 +58,8 @@ def plain_line(elapsed: float, summary: Summary, route: RouteState) -> str:
     )
     return (
         f"[{elapsed:5.0f}s] requests={summary.requests} errors={summary.errors} "
-        f"small={_pct(summary.small_share)} accuracy={_pct(acc.get('delivered'))} "
+        f"small={_pct(summary.small_share)} (last 30s {_pct(summary.recent_small_share)}) "
+        f"accuracy={_pct(acc.get('delivered'))} "
         f"(all-large {_pct(acc.get('all_large'))}, all-small {_pct(acc.get('all_small'))}) "
         f"cost-saved={_pct(summary.cost_usd.get('saved_fraction'))} "
         f"energy-saved={_pct(summary.energy_joules.get('saved_fraction'))} "
@@ -74,7 +75,10 @@ def rich_table(elapsed: float, summary: Summary, route: RouteState) -> Any:
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("requests / errors", f"{summary.requests} / {summary.errors}")
-    table.add_row("share to small", _pct(summary.small_share))
+    table.add_row(
+        "share to small",
+        f"{_pct(summary.small_share)}  (last 30 s: {_pct(summary.recent_small_share)})",
+    )
     table.add_row(
         "accuracy delivered",
         f"{_pct(acc.get('delivered'))}  (all-large {_pct(acc.get('all_large'))}, "

@@ -84,6 +84,8 @@ class Summary:
     energy_joules: dict[str, float] = field(default_factory=dict)
     latency_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     errors_by_status: dict[str, int] = field(default_factory=dict)
+    recent_small_share: float | None = None
+    """The share to small among requests started in the last ``window`` seconds."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class Summary:
             "errors": self.errors,
             "errors_by_status": self.errors_by_status,
             "small_share": self.small_share,
+            "recent_small_share": self.recent_small_share,
             "accuracy": self.accuracy,
             "cost_usd": self.cost_usd,
             "energy_joules": self.energy_joules,
@@ -102,8 +105,16 @@ def _saved(delivered: float, baseline: float) -> float:
     return 1 - delivered / baseline if baseline > 0 else 0.0
 
 
-def summarize(results: Iterable[Result], large: Price, small: Price) -> Summary:
-    """The numbers of the live view and of ``--summary-json``."""
+def summarize(
+    results: Iterable[Result],
+    large: Price,
+    small: Price,
+    *,
+    now: float | None = None,
+    window: float = 30.0,
+) -> Summary:
+    """The numbers of the live view and of ``--summary-json``; with ``now`` (the
+    results' clock) also the share to small over the last ``window`` seconds."""
     done = list(results)
     answered = [r for r in done if r.ok]
     summary = Summary(requests=len(done), errors=len(done) - len(answered))
@@ -116,6 +127,9 @@ def summarize(results: Iterable[Result], large: Price, small: Price) -> Summary:
         return summary
     n = len(answered)
     summary.small_share = sum(r.small for r in answered) / n
+    if now is not None:
+        recent = [r for r in answered if r.started >= now - window]
+        summary.recent_small_share = sum(r.small for r in recent) / len(recent) if recent else None
     summary.accuracy = {
         "delivered": sum(r.quality for r in answered) / n,
         "all_large": sum(r.recorded_large for r in answered) / n,

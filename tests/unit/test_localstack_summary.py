@@ -41,6 +41,14 @@ def test_savings_and_accuracy_against_both_baselines() -> None:
     assert summary.latency_seconds["large"]["p99"] == 0.1
 
 
+def test_the_recent_small_share_looks_only_at_the_last_window() -> None:
+    old = Result(0.0, 0.1, 200, "large", 1.0, True, True, 10, 1)
+    new = Result(100.0, 0.1, 200, "v3", 1.0, True, True, 10, 1)
+    summary = summarize([old, old, new], LARGE, SMALL, now=110.0, window=30.0)
+    assert summary.small_share == pytest.approx(1 / 3)
+    assert summary.recent_small_share == 1.0
+
+
 def test_no_answer_yet_is_not_a_division_by_zero() -> None:
     summary = summarize([result("", 0, False, False, status=0)], LARGE, SMALL)
     assert summary.errors == 1
