@@ -143,5 +143,8 @@ def test_helm_install_and_uninstall(
     status = json.loads(plane.helm("status", name, "-n", namespace, "-o", "json").stdout)
     assert status["info"]["status"] == "deployed"
     check(plane, namespace, name)
+    notes = plane.helm("get", "notes", name, "-n", namespace).stdout
+    assert ("Alerts: PrometheusRule" in notes) is (toggle == "alerts")
+    assert ("Dashboard: ConfigMap" in notes) is (toggle == "dashboard")
     plane.helm("uninstall", name, "-n", namespace, "--wait")
     assert plane.kubectl("get", "deployment", name, "-n", namespace, check=False).returncode != 0
