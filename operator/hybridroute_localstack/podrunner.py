@@ -167,8 +167,9 @@ class PodRunner:
             pod.component.stop(grace=5)
         self.proxies.stop()
         for directory in reversed(self._created_dirs):
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+            if not _mounted_elsewhere(directory):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -387,6 +388,24 @@ class PodRunner:
             temporary = self.targets_file.with_suffix(".new")
             temporary.write_text(text)
             temporary.replace(self.targets_file)
+
+
+def _mounted_elsewhere(path: Path) -> bool:
+    """Some process (another runner's pod) has a mount at or under ``path``: removing the
+    directory would detach it there."""
+    prefix = str(path).rstrip("/")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            lines = (entry / "mountinfo").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 4 and (fields[4] == prefix or fields[4].startswith(prefix + "/")):
+                return True
+    return False
 
 
 def _backends(
