@@ -5,21 +5,14 @@ RFC 0009 order: a small Go program, tests/flux_health) against the status of eve
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from gitops_runners import FLUX_EXPRS, ROOT, build, flux_exprs, run, write_exprs
 from hroute_status_cases import CASES, READY, route
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).parents[2]
-EXPRS = ROOT / "docs" / "gitops" / "flux-healthcheckexprs.yaml"
-RUNNER = ROOT / "tests" / "flux_health"
 
 # What Flux makes of each phase (Argo CD's view is in hroute_status_cases.CASES).
 EXPECTED = {
@@ -45,43 +38,13 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("go missing (bash .ci/setup needs it for the local control plane)")
-    binary = tmp_path_factory.mktemp("flux-health") / "flux-health"
-    subprocess.run(
-        [go, "build", "-buildvcs=false", "-o", str(binary), "."],
-        cwd=RUNNER,
-        check=True,
-        timeout=280,
-        env={**os.environ, "CGO_ENABLED": "0"},
-    )
-    return binary
-
-
-def evaluate(runner: Path, exprs: dict[str, str], *objects: dict[str, Any]) -> list[Any]:
-    path = runner.parent / "exprs.json"
-    path.write_text(json.dumps(exprs))
-    out = subprocess.run(
-        [str(runner), str(path)],
-        input="".join(json.dumps(o) + "\n" for o in objects),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert out.returncode == 0, out.stderr
-    return [json.loads(line) for line in out.stdout.splitlines()]
-
-
-def documented() -> dict[str, str]:
-    [entry] = yaml.safe_load(EXPRS.read_text(encoding="utf-8"))
-    assert (entry["apiVersion"], entry["kind"]) == ("inferensys.io/v1alpha1", "HybridRoute")
-    return {key: entry[key] for key in ("current", "failed", "inProgress")}
+    return build("flux_health", tmp_path_factory.mktemp("flux-health"))
 
 
 def test_every_phase_maps_to_the_flux_health_status(runner: Path) -> None:
     assert set(EXPECTED) == {name for name, _, _, _ in CASES}
-    results = evaluate(runner, documented(), *(obj for _, obj, _, _ in CASES))
+    exprs = write_exprs(runner.parent, flux_exprs())
+    results = run(runner, exprs, [obj for _, obj, _, _ in CASES])
     for (name, _, _, _), got in zip(CASES, results, strict=True):
         wanted = EXPECTED[name]
         if wanted == "error":
@@ -91,9 +54,8 @@ def test_every_phase_maps_to_the_flux_health_status(runner: Path) -> None:
 
 
 def test_an_expression_that_does_not_parse_is_refused(runner: Path) -> None:
-    exprs = {**documented(), "current": "status.conditions.exists(c, "}
-    path = runner.parent / "broken.json"
-    path.write_text(json.dumps(exprs))
+    exprs = {**flux_exprs(), "current": "status.conditions.exists(c, "}
+    path = write_exprs(runner.parent, exprs, "broken.json")
     out = subprocess.run(
         [str(runner), str(path)],
         input=json.dumps(route(READY)) + "\n",
@@ -107,6 +69,6 @@ def test_an_expression_that_does_not_parse_is_refused(runner: Path) -> None:
 
 def test_the_docs_show_exactly_the_tested_expressions() -> None:
     doc = (ROOT / "docs" / "gitops.md").read_text(encoding="utf-8")
-    text = EXPRS.read_text(encoding="utf-8")
+    text = FLUX_EXPRS.read_text(encoding="utf-8")
     embedded = "\n".join("    " + line if line else "" for line in text.splitlines())
     assert "  healthCheckExprs:\n" + embedded in doc
