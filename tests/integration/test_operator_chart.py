@@ -270,6 +270,7 @@ def test_operator_service_monitor_honours_the_routes_namespace_label(helm: str) 
         ("logFormat=xml", "/logFormat"),
         ("dashboard.labels.grafana_dashboard=1", "/dashboard/labels/grafana_dashboard"),
         ("watchNamespaces={Not_A_Namespace}", "/watchNamespaces/0"),
+        ("prometheus.url=prometheus:9090", "/prometheus/url"),
     ],
 )
 def test_bad_values_are_refused_with_their_path(helm: str, value: str, message: str) -> None:
@@ -277,3 +278,11 @@ def test_bad_values_are_refused_with_their_path(helm: str, value: str, message: 
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
     assert message in result.stderr
+
+
+def test_prometheus_url_becomes_the_operators_default_prometheus(helm: str) -> None:
+    assert not any(a.startswith("--prometheus-url") for a in chart_operator_args(template(helm)))
+    docs = template(helm, "prometheus.url=http://prometheus-operated.monitoring:9090")
+    assert "--prometheus-url=http://prometheus-operated.monitoring:9090" in chart_operator_args(
+        docs
+    )
