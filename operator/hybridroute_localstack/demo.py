@@ -113,7 +113,7 @@ class Demo:
         self._control_plane()
         api = KubeApi.from_kubeconfig(self._plane.kubeconfig)
         self.runner = PodRunner(
-            api, self.work / "pods", namespaces=[self.options.namespace], say=self._pod_event
+            api, self.work, namespaces=[self.options.namespace], say=self._pod_event
         )
         self.runner.targets_file.write_text("[]")
         operator_port = free_port()
