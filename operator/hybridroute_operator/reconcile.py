@@ -312,7 +312,10 @@ class Reconciler:
         policy = build_policy(ref, spec, observed)
         children = render(ref, spec, observed)
         if blocking:  # keep serving the last good policy
-            children = [c for c in children if c["kind"] != "ConfigMap"]
+            held = {"ConfigMap"}
+            if observed.router.exists and any(p.holds_router for p in blocking):
+                held.add("Deployment")  # the running pods keep the artifact mounts they have
+            children = [c for c in children if c["kind"] not in held]
             outcome = Outcome("blocked", blocking[0].reason, "; ".join(p.message for p in blocking))
         else:
             outcome = Outcome("applied")

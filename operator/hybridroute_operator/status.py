@@ -26,6 +26,7 @@ class Problem:
     reason: str
     message: str
     blocking: bool = False  # True: the policy is not updated, the router keeps the last good one
+    holds_router: bool = False  # True (with blocking): an existing router Deployment is held too
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,9 @@ def _no_pods(spec: HybridRouteSpec, observed: Observed) -> list[Problem]:
 
 def _artifact_config_maps(spec: HybridRouteSpec, observed: Observed) -> list[Problem]:
     """A referenced scorer artifact or examples ConfigMap that is missing or lacks a key:
-    the policy is not updated, so the routers keep their last good scorer."""
+    neither the policy nor an existing router Deployment is updated (a new ConfigMap
+    name would roll the pods onto an empty mount), so the routers keep their last good
+    scorer."""
     problems = []
     for ref in artifact_refs(spec):
         files = observed.config_maps.get(ref.config_map)
@@ -92,6 +95,7 @@ def _artifact_config_maps(spec: HybridRouteSpec, observed: Observed) -> list[Pro
                     f"{ref.field}: ConfigMap {ref.config_map!r} does not exist; "
                     "the router keeps its last good scorer and policy",
                     blocking=True,
+                    holds_router=True,
                 )
             )
         elif missing := missing_keys(files, ref.keys):
@@ -102,6 +106,7 @@ def _artifact_config_maps(spec: HybridRouteSpec, observed: Observed) -> list[Pro
                     f"{ref.what} key(s) {', '.join(missing)}; "
                     "the router keeps its last good scorer and policy",
                     blocking=True,
+                    holds_router=True,
                 )
             )
     return problems

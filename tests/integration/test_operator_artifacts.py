@@ -144,3 +144,53 @@ def test_the_api_server_rejects_contradictory_artifact_sources(
     result = apply(cluster, namespace, route, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_renaming_to_a_missing_configmap_holds_the_router_pods_and_policy(
+    cluster: ControlPlane, setup: tuple[str, OperatorProcess], tmp_path: Path
+) -> None:
+    """Switching to an artifact ConfigMap that does not exist yet must not roll the pods
+    onto an empty mount: the Deployment and the policy stay until it exists."""
+    namespace, _ = setup
+    name = f"r{uuid.uuid4().hex[:6]}"
+    meta, weights = default_artifact(tmp_path)
+    first, second = f"{name}-a", f"{name}-b"
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps(configmap_manifest(first, namespace, meta, weights))
+    )
+    route = route_manifest(name, app=name)
+    route["spec"]["policy"]["complexity"].update(
+        {"scorer": "learned", "scorerArtifactConfigMap": first}
+    )
+    apply(cluster, namespace, *models_for(name), route)
+
+    def mounted() -> str | None:
+        deployment = get_json(cluster, "deployment", f"{name}-router", "-n", namespace)
+        volumes = (deployment or {}).get("spec", {}).get("template", {}).get("spec", {})
+        by_name = {v["name"]: v for v in volumes.get("volumes") or []}
+        return by_name.get("artifact-scorer", {}).get("configMap", {}).get("name")
+
+    def policy_text() -> str | None:
+        cm = get_json(cluster, "configmap", f"{name}-policy", "-n", namespace)
+        return cm["data"]["policy.yaml"] if cm else None
+
+    eventually(lambda: mounted() == first and policy_text(), "route applied", timeout=30)
+    good_policy = policy_text()
+    route["spec"]["policy"]["complexity"]["scorerArtifactConfigMap"] = second
+    route["spec"]["policy"]["complexity"]["threshold"] = 0.7
+    apply(cluster, namespace, route)
+
+    def reason() -> str | None:
+        found = condition(get_json(cluster, "hybridroute", name, "-n", namespace), "Reconciled")
+        return found["reason"] if found else None
+
+    eventually(lambda: reason() == "ArtifactConfigMapNotFound", "blocked", timeout=30)
+    assert mounted() == first  # the pods were not rolled onto the missing ConfigMap
+    assert policy_text() == good_policy
+
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps(configmap_manifest(second, namespace, meta, weights))
+    )
+    eventually(lambda: mounted() == second, "Deployment follows once it exists", timeout=30)
+    eventually(lambda: reason() == "Applied", "Reconciled again", timeout=30)
+    assert parse_policy(policy_text() or "").complexity.threshold == 0.7
