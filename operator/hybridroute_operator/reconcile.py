@@ -217,6 +217,8 @@ class Reconciler:
         """A ConfigMap changed: the routes that mount it as a scorer artifact or examples
         (their policy carries its hash, so they need a reconcile now, not at resync)."""
         meta = body.get("metadata") or {}
+        if (meta.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY:
+            return []  # the operator's own policy ConfigMaps: most events, never artifacts
         namespace, name = meta.get("namespace"), meta.get("name")
         return [
             key
