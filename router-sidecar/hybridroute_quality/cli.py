@@ -107,10 +107,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data.rows,
         scorers,
         cost_model,
-        preroute_share=args.preroute_share,
+        preroute_threshold=args.preroute_threshold,
         composite_with=args.composite_scorer,
     )
-    summary = report(ev, cost_model, skipped_rows=len(data.errors))
+    summary = report(
+        ev, cost_model, skipped_rows=len(data.errors), small_latency_ms=args.small_latency_ms
+    )
     print(f"{ev.n} rows; small quality {ev.small_quality:.3f}, large {ev.large_quality:.3f}")
     print(f"{'policy':28} {'kind':11} {'APGR':>6} {'CPT(50%)':>9} {'CPT(80%)':>9}")
     for name, entry in summary["scorers"].items():
@@ -118,6 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{name:28} {entry['kind']:11} {_fmt(entry['apgr']):>6} "
             f"{_fmt(entry['cpt50'], True):>9} {_fmt(entry['cpt80'], True):>9}"
         )
+    _print_composites(summary, args.small_latency_ms)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if args.plot:
@@ -125,6 +128,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         save_plot(ev, Path(args.plot))
     return 0
+
+
+def _print_composites(summary: dict[str, Any], latency_ms: float) -> None:
+    cascade = summary["scorers"].get("cascade")
+    for name, entry in summary["scorers"].items():
+        pre = entry.get("preroute")
+        if pre is None or cascade is None:
+            continue
+        latency = f"{pre['latencySavedMsPerQuery']:.1f} ms/query" if latency_ms else "-"
+        print(
+            f"\n{name}: pre-route when P(small fails) >= {pre['threshold']:.3f}: "
+            f"{pre['preroutedShare']:.1%} pre-routed, {pre['smallCallsSaved']} small calls "
+            f"saved, latency saved {latency}; APGR {_fmt(entry['apgr'])} "
+            f"vs pure cascade {_fmt(cascade['apgr'])}"
+        )
+        print(
+            "  frontier: "
+            + ", ".join(
+                f"{p['threshold']:.2f}: {p['preroutedShare']:.0%} pre-routed, APGR {p['apgr']:.3f}"
+                for p in pre["frontier"]
+            )
+        )
 
 
 def _snippet_scorer(name: str) -> str:
@@ -235,27 +260,56 @@ def configmap_manifest(
     }
 
 
+def _cv_folds(args: argparse.Namespace, data: Dataset) -> list[Any]:
+    from hybridroute_quality import crossval as cv
+
+    if args.split == "sources":
+        return cv.source_folds(data.rows)
+    if args.split == "pairs":
+        return cv.pair_folds(data.rows)
+    rows = cv.split_rows(data.rows, args.folds, args.seed) if args.split == "rows" else data.rows
+    return cv.group_folds(rows, args.folds, args.seed)
+
+
+def _apgr(entry: dict[str, Any]) -> str:
+    return "-" if entry["apgr"] is None else f"{entry['apgr']:.3f}"
+
+
+def _print_cv(summary: dict[str, Any]) -> None:
+    print(f"{'scorer':22} {'APGR':>6} {'±':>6} {'worst':>6} {'CPT(50%)':>9} {'CPT(80%)':>9}")
+    for name, e in summary["scorers"].items():
+        if e["apgr"] is None:
+            continue
+        print(
+            f"{name:22} {e['apgr']:>6.3f} {e['apgrStd']:>6.3f} {e['apgrMin']:>6.3f} "
+            f"{e['cpt50']:>9.2%} {e['cpt80']:>9.2%}"
+        )
+    for axis, key in (("held-out source", "perSource"), ("held-out pair", "perPair")):
+        first = next(iter(summary["scorers"].values()))[key]
+        if len(first) < 2:
+            continue
+        names = list(summary["scorers"])
+        print(f"\nAPGR per {axis} (mean over its cells)")
+        print(f"{'':46}" + "".join(f" {n[:12]:>12}" for n in names))
+        for part in first:
+            cells = "".join(f" {_apgr(summary['scorers'][n][key][part]):>12}" for n in names)
+            print(f"{part[-46:]:46}{cells}")
+
+
 def cmd_cv(args: argparse.Namespace) -> int:
-    from hybridroute_quality.crossval import (
-        folds_by_group,
-        run_fold,
-        split_rows,
-        summarize_folds,
-    )
+    from hybridroute_quality.crossval import run_fold, summarize_folds
     from hybridroute_quality.progress import progress
 
     data = _load(args.data, args.strict)
-    if args.split == "rows":
-        data.rows = split_rows(data.rows, args.folds, args.seed)
     try:
-        folds = folds_by_group([r.group for r in data.rows], args.folds, args.seed)
+        folds = _cv_folds(args, data)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     options = _train_options(args, show_progress=False)
-    baselines = args.scorer or ["random", "token-length", "heuristic"]
+    baselines = args.scorer or ["random", "token-length", "heuristic", "default", "similarity"]
     results = [
-        run_fold(data.rows, groups, options, baselines)
-        for groups in progress(folds, desc="folds", enabled=not args.no_progress)
+        run_fold(fold, options, baselines)
+        for fold in progress(folds, desc="folds", enabled=not args.no_progress)
     ]
     summary: dict[str, Any] = {
         "n": len(data.rows),
@@ -263,20 +317,12 @@ def cmd_cv(args: argparse.Namespace) -> int:
         **summarize_folds(results),
     }
     print(
-        f"{len(folds)} folds by {args.split}, {len(data.rows)} rows ({args.featurizer} featurizer)"
+        f"{len(folds)} folds by {args.split}, {len(data.rows)} rows ({args.featurizer} "
+        f"featurizer); APGR and CPT are means over held-out (source, pair) cells"
     )
-    print(f"{'':16} {'mean over folds':>33}   {'pooled out-of-fold':>26}")
-    print(
-        f"{'scorer':16} {'APGR':>6} {'±':>6} {'CPT(50%)':>9} {'CPT(80%)':>9}   "
-        f"{'APGR':>6} {'CPT(50%)':>9} {'CPT(80%)':>9}"
-    )
-    for name, entry in summary["scorers"].items():
-        pool = entry["pooled"]
-        print(
-            f"{name:16} {entry['apgr']:>6.3f} {entry['apgrStd']:>6.3f} "
-            f"{entry['cpt50']:>9.2%} {entry['cpt80']:>9.2%}   "
-            f"{pool['apgr']:>6.3f} {pool['cpt50']:>9.2%} {pool['cpt80']:>9.2%}"
-        )
+    _print_cv(summary)
+    if "default" in baselines:
+        print("\n(default: the shipped scorer, trained on all shared data: in-sample here)")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
@@ -297,6 +343,8 @@ def _train_options(args: argparse.Namespace, *, show_progress: bool) -> TrainOpt
             mlp_l2=base.mlp_l2 if args.l2 is None else args.l2,
             mlp_epochs=base.mlp_epochs if args.epochs is None else args.epochs,
             length_weight=args.length_weight,
+            heuristic_weight=args.heuristic_weight,
+            raw_kind=args.raw_score,
             show_progress=show_progress,
         )
     fit = FitOptions(
@@ -308,6 +356,8 @@ def _train_options(args: argparse.Namespace, *, show_progress: bool) -> TrainOpt
         hidden=0,
         fit=fit,
         length_weight=args.length_weight,
+        heuristic_weight=args.heuristic_weight,
+        raw_kind=args.raw_score,
         show_progress=show_progress,
     )
 
@@ -325,7 +375,22 @@ def _training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--l2", type=float, help="L2 penalty (default 0.001 MLP, 0.01 logistic)")
     p.add_argument("--epochs", type=int, help="epochs (default 300 MLP, 100 logistic)")
     p.add_argument(
-        "--length-weight", type=float, default=0.5, help="share of the prompt-length prior"
+        "--length-weight",
+        type=float,
+        default=TrainOptions().length_weight,
+        help="share of the prompt-length prior",
+    )
+    p.add_argument(
+        "--raw-score",
+        choices=["difficulty", "gain"],
+        default=TrainOptions().raw_kind,
+        help="what the model ranks by: chance both models fail, or the large model's gain",
+    )
+    p.add_argument(
+        "--heuristic-weight",
+        type=float,
+        default=TrainOptions().heuristic_weight,
+        help="share of the structural heuristic prior",
     )
 
 
@@ -335,7 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="quality vs large-model share, APGR, CPT, cost")
     _common(ev)
-    ev.add_argument("--scorer", action="append", help="scorer name or artifact (repeatable)")
+    ev.add_argument(
+        "--scorer",
+        action="append",
+        help="random, oracle, token-length, heuristic, default (= learned), "
+        "similarity:EXAMPLES, or an artifact path (repeatable)",
+    )
     ev.add_argument("--json", help="write the JSON summary here")
     ev.add_argument("--plot", help="write a PNG plot here")
     ev.add_argument("--policy", help="router policy file: prices and energy per 1K tokens")
@@ -344,7 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
         ev.add_argument(f"--{model}-output-price", type=float, help="USD per 1K completion tokens")
         ev.add_argument(f"--{model}-joules", type=float, help="joules per 1K tokens")
     ev.add_argument("--completion-tokens", type=int, default=128, help="assumed when absent")
-    ev.add_argument("--preroute-share", type=float, default=0.2, help="composite policy")
+    ev.add_argument(
+        "--preroute-threshold",
+        type=float,
+        help="composite: pre-route when the score reaches it "
+        "(default: 1 - small/large cost per query, 0.9 without prices)",
+    )
+    ev.add_argument(
+        "--small-latency-ms",
+        type=float,
+        default=0.0,
+        help="the small model's response time, to report the latency pre-routing saves",
+    )
     ev.add_argument("--composite-scorer", help="scorer that pre-routes in the composite policy")
     ev.set_defaults(func=cmd_eval)
 
@@ -384,11 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--seed", type=int, default=0)
     cv.add_argument(
         "--split",
-        choices=["groups", "rows"],
+        choices=["groups", "rows", "sources", "pairs"],
         default="groups",
-        help="hold out whole groups (subjects; the honest default) or random rows",
+        help="hold out whole groups (subjects), random rows, whole sources (benchmarks), "
+        "or (source, model pair) cells trained on other sources and pairs only",
     )
-    cv.add_argument("--scorer", action="append", help="baselines to compare (repeatable)")
+    cv.add_argument(
+        "--scorer",
+        action="append",
+        help="baselines to compare (repeatable; 'similarity': k-NN over 2,000 training rows)",
+    )
     cv.add_argument("--json", help="write the JSON summary here")
     cv.set_defaults(func=cmd_cv)
     return parser

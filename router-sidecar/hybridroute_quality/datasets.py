@@ -8,7 +8,14 @@ Two formats, chosen by file extension:
 - JSONL (``.jsonl``/``.json``): one object per line, ``{"prompt": str, "small": q,
   "large": q}`` with qualities in [0, 1]; optional ``small_logprob`` (mean token logprob
   of the small model's answer, <= 0), ``prompt_tokens``, ``small_completion_tokens``,
-  ``large_completion_tokens`` and ``group``.
+  ``large_completion_tokens``, ``group`` and ``source``.
+- Multi-model outcomes (a folder holding ``pairs.json`` and ``outcomes.jsonl``, as in
+  ``routing-train/mmlu-pro/``): each question's correctness for many models, turned into
+  one row per small/large pair (:mod:`.outcomes`).
+
+Every row carries a ``source`` (the benchmark it comes from: the CSV's folder, the
+JSONL's ``source`` or file name, the outcomes' ``src`` family) and a ``pair`` (the two
+models' names) so that cross-validation can hold out whole sources and model pairs.
 
 A malformed row becomes a :class:`RowError` carrying its file and line number; loading
 goes on with the rest unless ``strict`` is set, then the first error raises.
@@ -19,54 +26,16 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from hybridroute_quality.outcomes import PAIRS_FILE, read_outcomes
+from hybridroute_quality.rows import DataError, Dataset, Row, RowError
+
+__all__ = ["PAIRS_FILE", "DataError", "Dataset", "Row", "RowError", "expand", "load"]
 
 _TRUE = {"true": 1.0, "1": 1.0, "yes": 1.0, "false": 0.0, "0": 0.0, "no": 0.0}
 _INT_FIELDS = ("prompt_tokens", "small_completion_tokens", "large_completion_tokens")
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One labeled query: the quality (0-1) of each model's answer."""
-
-    prompt: str
-    small: float
-    large: float
-    group: str = ""
-    small_logprob: float | None = None
-    prompt_tokens: int | None = None
-    small_completion_tokens: int | None = None
-    large_completion_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-class DataError(ValueError):
-    """A malformed row in strict mode, or a file that cannot be read at all."""
-
-    def __init__(self, errors: Sequence[RowError]) -> None:
-        self.errors = list(errors)
-        super().__init__("; ".join(str(e) for e in self.errors))
-
-
-@dataclass(slots=True)
-class Dataset:
-    rows: list[Row] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-
-    def extend(self, other: Dataset) -> None:
-        self.rows.extend(other.rows)
-        self.errors.extend(other.errors)
 
 
 def _quality(raw: object, what: str) -> float:
@@ -108,6 +77,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
 def read_csv(path: Path) -> Dataset:
     data = Dataset()
     group = _subject(path)
+    source = path.parent.name or group
     records = _csv_records(path)
     header = next(records, None)
     if header is None or len(header[1]) != 3 or header[1][0].strip().lower() != "prompt":
@@ -115,6 +85,7 @@ def read_csv(path: Path) -> Dataset:
             RowError(str(path), 1, "header must be: prompt,<small model>,<large model>")
         )
         return data
+    pair = f"{header[1][1].strip()}>{header[1][2].strip()}"
     for line, record in records:
         if not record:
             continue
@@ -129,6 +100,8 @@ def read_csv(path: Path) -> Dataset:
                 small=_quality(record[1], "small column"),
                 large=_quality(record[2], "large column"),
                 group=group,
+                source=source,
+                pair=pair,
             )
         except ValueError as exc:
             data.errors.append(RowError(str(path), line, str(exc)))
@@ -162,6 +135,8 @@ def parse_json_row(obj: object, default_group: str) -> Row:
     ):
         raise ValueError(f"'small_logprob' must be a number <= 0, got {logprob!r}")
     group = obj.get("group", default_group)
+    source = obj.get("source", default_group)
+    pair = obj.get("pair", "")
     counts = {key: _optional_int(obj, key) for key in _INT_FIELDS}
     return Row(
         prompt=prompt,
@@ -169,6 +144,8 @@ def parse_json_row(obj: object, default_group: str) -> Row:
         large=_quality(obj["large"], "'large'"),
         group=str(group),
         small_logprob=None if logprob is None else float(logprob),
+        source=str(source),
+        pair=str(pair),
         **counts,
     )
 
@@ -192,14 +169,25 @@ def read_jsonl(path: Path) -> Dataset:
     return data
 
 
+def _is_outcomes(path: Path) -> bool:
+    return path.is_dir() and (path / PAIRS_FILE).is_file()
+
+
 def expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders as their ``*.csv``/``*.jsonl`` files in name order."""
+    """Files as given; an outcomes folder (with ``pairs.json``) as itself; other folders
+    as their ``*.csv``/``*.jsonl`` files and outcomes sub-folders, in name order."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if _is_outcomes(path):
+            files.append(path)
+        elif path.is_dir():
             files.extend(
-                sorted(p for p in path.iterdir() if p.suffix in {".csv", ".jsonl", ".json"})
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.suffix in {".csv", ".jsonl", ".json"} or _is_outcomes(p)
+                )
             )
         else:
             files.append(path)
@@ -210,9 +198,12 @@ def load(paths: Iterable[str | Path], *, strict: bool = False) -> Dataset:
     """Every row of every file; malformed rows are collected (or raised when strict)."""
     data = Dataset()
     for path in expand(paths):
-        if not path.is_file():
+        if _is_outcomes(path):
+            part = read_outcomes(path)
+        elif not path.is_file():
             raise DataError([RowError(str(path), 0, "no such file")])
-        part = read_csv(path) if path.suffix == ".csv" else read_jsonl(path)
+        else:
+            part = read_csv(path) if path.suffix == ".csv" else read_jsonl(path)
         if strict and part.errors:
             raise DataError(part.errors[:1])
         data.extend(part)

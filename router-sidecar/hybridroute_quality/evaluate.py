@@ -5,8 +5,12 @@ Policies:
 - pre-routing by a scorer: the top ``k`` scores go to the large model only;
 - ``cascade`` (rows with ``small_logprob``): every query asks the small model; the ``k``
   least confident also ask the large model (its cost counts both calls);
-- ``composite:<scorer>``: the ``preroute_share`` highest scores go straight to the large
-  model, the rest cascade.
+- ``composite:<scorer>``: queries whose score (a calibrated P(small model fails))
+  reaches the pre-route threshold go straight to the large model, the rest cascade. The
+  shipped rule's threshold is the expected-cost one, ``1 - small / large`` cost per query
+  (:func:`~hybridroute_quality.metrics.preroute_mask`); the frontier over other
+  thresholds is reported beside it. A weak pre-router never reaches the threshold, and
+  the composite is then the pure cascade.
 
 Prices and energy per 1K tokens come from configuration (CLI flags or a policy file),
 never from the data. Missing token counts are estimated: prompt chars / 4, and a
@@ -83,6 +87,8 @@ class PolicyCurve:
     energy: F64
     thresholds: F64 | None = None
     """Score threshold at each ``k`` (route to large when score >= it)."""
+    preroute: dict[str, float] | None = None
+    """Composite only: threshold, pre-routed share, small calls saved."""
 
 
 @dataclass
@@ -91,6 +97,8 @@ class Evaluation:
     small_quality: float
     large_quality: float
     curves: dict[str, PolicyCurve] = field(default_factory=dict)
+    frontier: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    """Composite per scorer: APGR and pre-routed share at other pre-route thresholds."""
 
 
 def _thresholds(keys: F64) -> F64:
@@ -121,15 +129,48 @@ def cascade(logprob: F64, s: F64, lg: F64, rc: RowCosts) -> PolicyCurve:
 
 
 def composite(
-    scores: F64, logprob: F64, share: float, s: F64, lg: F64, rc: RowCosts
+    scores: F64, logprob: F64, threshold: float, s: F64, lg: F64, rc: RowCosts
 ) -> PolicyCurve:
-    keys, pre = mx.composite_keys(scores, logprob, share)
+    pre = mx.preroute_mask(scores, threshold)
+    keys = mx.composite_keys(scores, logprob, pre)
     return PolicyCurve(
         kind="composite",
         quality=mx.quality_curve(keys, s, lg),
         cost=mx.composite_total(keys, pre, rc.small_cost, rc.large_cost),
         energy=mx.composite_total(keys, pre, rc.small_energy, rc.large_energy),
+        preroute={
+            "threshold": threshold,
+            "preroutedShare": float(pre.mean()),
+            "smallCallsSaved": int(pre.sum()),
+        },
     )
+
+
+FRONTIER_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def composite_frontier(scores: F64, logprob: F64, s: F64, lg: F64) -> list[dict[str, float]]:
+    """APGR and pre-routed share of the composite at each of :data:`FRONTIER_THRESHOLDS`."""
+    out = []
+    q_small, q_large = float(s.mean()), float(lg.mean())
+    for t in FRONTIER_THRESHOLDS:
+        pre = mx.preroute_mask(scores, t)
+        curve = mx.quality_curve(mx.composite_keys(scores, logprob, pre), s, lg)
+        apgr = mx.apgr(curve, q_small, q_large) if q_large != q_small else float("nan")
+        out.append({"threshold": t, "preroutedShare": float(pre.mean()), "apgr": apgr})
+    return out
+
+
+def shipped_threshold(rc: RowCosts) -> float:
+    """The expected-cost pre-route threshold from the configured prices (0.9, an 8B/70B
+    price ratio of about 1:10, when no price is configured)."""
+    small, large = float(rc.small_cost.sum()), float(rc.large_cost.sum())
+    if large <= 0.0:
+        return DEFAULT_PREROUTE_THRESHOLD
+    return mx.expected_cost_threshold(small, large)
+
+
+DEFAULT_PREROUTE_THRESHOLD = 0.9
 
 
 def evaluate(
@@ -137,7 +178,7 @@ def evaluate(
     scorers: Mapping[str, KeyFn],
     cost_model: CostModel,
     *,
-    preroute_share: float = 0.2,
+    preroute_threshold: float | None = None,
     composite_with: str | None = None,
 ) -> Evaluation:
     """Curves for every scorer, plus cascade and composite when every row has a logprob."""
@@ -162,9 +203,13 @@ def evaluate(
             ),
             None,
         )
+        threshold = shipped_threshold(rc) if preroute_threshold is None else preroute_threshold
         if base is not None:
             out.curves[f"composite:{base}"] = composite(
-                keys_by_name[base], logprob, preroute_share, s, lg, rc
+                keys_by_name[base], logprob, threshold, s, lg, rc
+            )
+            out.frontier[f"composite:{base}"] = composite_frontier(
+                keys_by_name[base], logprob, s, lg
             )
     return out
 
@@ -186,7 +231,13 @@ def _point(ev: Evaluation, curve: PolicyCurve, share: float) -> dict[str, Any]:
     return point
 
 
-def report(ev: Evaluation, cost_model: CostModel, *, skipped_rows: int = 0) -> dict[str, Any]:
+def report(
+    ev: Evaluation,
+    cost_model: CostModel,
+    *,
+    skipped_rows: int = 0,
+    small_latency_ms: float = 0.0,
+) -> dict[str, Any]:
     """The JSON summary: ``{"n": rows, "scorers": {NAME: {"apgr", "cpt50", ...}}}``."""
     scorers: dict[str, Any] = {}
     gap = ev.large_quality - ev.small_quality
@@ -198,6 +249,12 @@ def report(ev: Evaluation, cost_model: CostModel, *, skipped_rows: int = 0) -> d
         else:
             entry.update(apgr=None, cpt50=None, cpt80=None)
         entry["operatingPoints"] = [_point(ev, curve, p) for p in REPORT_SHARES]
+        if curve.preroute is not None:
+            entry["preroute"] = {
+                **curve.preroute,
+                "latencySavedMsPerQuery": curve.preroute["preroutedShare"] * small_latency_ms,
+                "frontier": ev.frontier.get(name, []),
+            }
         scorers[name] = entry
     return {
         "n": ev.n,

@@ -159,21 +159,38 @@ def cascade_keys(small_logprob: npt.ArrayLike) -> FloatArray:
     return 1.0 - np.exp(np.minimum(np.asarray(small_logprob, dtype=np.float64), 0.0))
 
 
-def composite_keys(
-    scores: npt.ArrayLike, small_logprob: npt.ArrayLike, preroute_share: float
-) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-    """Order of the composite policy: the ``preroute_share`` highest scores go to the
-    large model first (no small call), then the rest escalate by lowest logprob.
+def preroute_mask(scores: npt.ArrayLike, threshold: float) -> npt.NDArray[np.bool_]:
+    """The composite policy's pre-routing rule: straight to the large model (no small
+    call) when the score, a calibrated P(small model fails), reaches ``threshold``.
 
-    Returns the keys and the mask of pre-routed queries."""
+    The expected-cost threshold is ``1 - small_cost / large_cost``: a small call that
+    fails with probability ``p`` is then escalated and paid twice, so skipping it pays
+    once ``p`` exceeds that. A pre-router whose probabilities never reach the threshold
+    (a weak signal) pre-routes nothing: the policy is the pure cascade."""
     s = np.asarray(scores, dtype=np.float64)
-    n = s.size
-    count = round(preroute_share * n)
-    pre = np.zeros(n, dtype=bool)
-    if count > 0:
-        pre[np.argsort(-s, kind="stable")[:count]] = True
-    keys = np.where(pre, 2.0 + np.clip(s, 0.0, 1.0), cascade_keys(small_logprob))
-    return keys, pre
+    if threshold >= 1.0:
+        return np.zeros(s.shape, dtype=bool)
+    return np.asarray(s >= threshold, dtype=bool)
+
+
+def expected_cost_threshold(small_cost: float, large_cost: float) -> float:
+    """``1 - small / large`` per-query cost (1.0, never pre-route, without prices)."""
+    if large_cost <= 0.0 or small_cost < 0.0:
+        return 1.0
+    return float(min(max(1.0 - small_cost / large_cost, 0.0), 1.0))
+
+
+def composite_keys(
+    scores: npt.ArrayLike, small_logprob: npt.ArrayLike, pre: npt.ArrayLike
+) -> FloatArray:
+    """Order of the composite policy: the pre-routed queries (``pre``) go to the large
+    model first, highest score first (no small call), then the rest escalate by lowest
+    logprob, as in the pure cascade."""
+    s = np.asarray(scores, dtype=np.float64)
+    mask = np.asarray(pre, dtype=bool)
+    return np.asarray(
+        np.where(mask, 2.0 + np.clip(s, 0.0, 1.0), cascade_keys(small_logprob)), dtype=np.float64
+    )
 
 
 def composite_total(

@@ -3,8 +3,9 @@
 Features are computed with the router's own functions (:mod:`hybridroute_router.scorers`),
 so the router scores a prompt exactly as training saw it. Two heads (small model answers
 well, large model answers well) over a small MLP (:mod:`.mlp`) or as logistic
-regressions (:mod:`.linear`); the artifact stores float32 weights and the empirical CDFs
-of the training scores and prompt lengths.
+regressions (:mod:`.linear`); the artifact stores float32 weights, the empirical CDFs of
+the training scores, prompt lengths and heuristic scores, and the two numbers that map the
+blended rank to the calibrated probability that the small model fails (:func:`platt`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ import numpy.typing as npt
 from hybridroute_router.scorers.embedding import MODEL_ID, MiniLMEmbedder
 from hybridroute_router.scorers.features import text_features
 from hybridroute_router.scorers.hashed import DEFAULT_DIM, hashed_ngrams
-from hybridroute_router.scorers.learned import Featurizer, ScorerArtifact
+from hybridroute_router.scorers.learned import (
+    Featurizer,
+    RawKind,
+    ScorerArtifact,
+    heuristic_score,
+)
 
 from hybridroute_quality.datasets import Row
 from hybridroute_quality.embed_cache import cached_embeddings
@@ -44,6 +50,14 @@ class TrainOptions:
     hash_dim: int = DEFAULT_DIM
     max_n: int = 2
     length_weight: float = 0.5
+    heuristic_weight: float = 0.0
+    raw_kind: RawKind = "difficulty"
+    """What the model's raw score estimates (see :mod:`hybridroute_router.scorers.learned`)."""
+    calibrate: bool = True
+    """Map the final score to P(small model fails) (artifact version 2)."""
+    calibrate_min_accuracy: float = 0.4
+    """Calibrate on the pairs whose small model answers at least this share of their
+    training rows (the small models one deploys); all rows when no pair does."""
     fit: FitOptions = dataclasses.field(default_factory=FitOptions)
     show_progress: bool = True
 
@@ -54,6 +68,7 @@ class Matrices:
 
     features: F64
     chars: F64
+    heuristic: F64
     embeddings: F64 | None
     hashed: SparseRows | None
 
@@ -83,7 +98,8 @@ def featurize(
             [hashed_ngrams(p, options.hash_dim, options.max_n) for p in prompts], options.hash_dim
         )
     chars = np.asarray([len(p) for p in prompts], dtype=np.float64)
-    return Matrices(feats, chars, embeddings, hashed)
+    heuristic = np.asarray([heuristic_score(p) for p in prompts], dtype=np.float64)
+    return Matrices(feats, chars, heuristic, embeddings, hashed)
 
 
 def _dense(
@@ -113,6 +129,8 @@ def raw_scores(art: ScorerArtifact, m: Matrices) -> F64:
         for head in range(2):
             z[:, head] += m.hashed.matvec(art.hashed_weights[head].astype(np.float64))
     p = 1.0 / (1.0 + np.exp(-z))
+    if art.raw_kind == "difficulty":
+        return np.asarray(1.0 - (p[:, 0] + p[:, 1]) / 2.0, dtype=np.float64)
     return np.asarray(p[:, 1] - p[:, 0], dtype=np.float64)
 
 
@@ -122,32 +140,16 @@ def fit_artifact(
     options: TrainOptions,
     metadata: Mapping[str, Any] | None = None,
 ) -> ScorerArtifact:
-    """Fit both heads on featurised rows and package them."""
-    mean = m.features.mean(axis=0)
-    scale = m.features.std(axis=0) + 1e-6
-    dense = _dense(m, mean, scale)
-    targets = np.asarray([[r.small, r.large] for r in rows], dtype=np.float64)
+    """Fit both heads on featurised rows and package them.
+
+    Rows sharing a prompt (one per model pair) are merged into one with the mean labels
+    (dense featurizers), so a question counts once whatever the number of pairs."""
+    first, targets = _merged_targets(rows) if m.hashed is None else _all_targets(rows)
+    mean = m.features[first].mean(axis=0)
+    scale = m.features[first].std(axis=0) + 1e-6
+    dense = _dense(m, mean, scale)[first]
+    hidden_w, hidden_b, out_w, out_b, hashed_w = _fit_heads(dense, m.hashed, targets, options)
     f32 = np.float32
-    if options.hidden > 0:
-        mlp = fit_mlp(
-            dense,
-            m.hashed,
-            targets,
-            MlpOptions(
-                hidden=options.hidden,
-                l2=options.mlp_l2,
-                epochs=options.mlp_epochs,
-                seed=options.seed,
-            ),
-        )
-        hidden_w, hidden_b = mlp.w1, mlp.b1
-        out_w, out_b, hashed_w = mlp.w2.T, mlp.b2, mlp.hashed
-    else:
-        heads = [fit_logistic(dense, m.hashed, targets[:, i], options.fit) for i in range(2)]
-        hidden_w, hidden_b = np.zeros((dense.shape[1], 0)), np.zeros(0)
-        out_w = np.stack([h.dense for h in heads])
-        out_b = np.asarray([h.bias for h in heads])
-        hashed_w = np.stack([h.hashed for h in heads])
     art = ScorerArtifact(
         featurizer=options.featurizer,
         feature_mean=mean.astype(f32),
@@ -163,17 +165,109 @@ def fit_artifact(
         hash_dim=options.hash_dim if options.featurizer == "hashed" else 0,
         max_n=options.max_n,
         embedding_model=MODEL_ID if options.featurizer == "embedding" else None,
+        raw_kind=options.raw_kind,
         metadata=dict(metadata or {}),
     )
+    return _calibrate(art, rows, m, first, options)
+
+
+def _all_targets(rows: Sequence[Row]) -> tuple[npt.NDArray[np.int64], F64]:
+    targets = np.asarray([[r.small, r.large] for r in rows], dtype=np.float64)
+    return np.arange(len(rows), dtype=np.int64), targets
+
+
+def _merged_targets(rows: Sequence[Row]) -> tuple[npt.NDArray[np.int64], F64]:
+    """Index of each distinct prompt's first row, and its mean (small, large) labels."""
+    index: dict[str, int] = {}
+    inverse = np.asarray([index.setdefault(r.prompt, len(index)) for r in rows], dtype=np.int64)
+    first = np.unique(inverse, return_index=True)[1].astype(np.int64)
+    sums = np.zeros((len(index), 2))
+    np.add.at(sums, inverse, np.asarray([[r.small, r.large] for r in rows], dtype=np.float64))
+    counts = np.bincount(inverse, minlength=len(index)).astype(np.float64)
+    return first, sums / counts[:, None]
+
+
+def _fit_heads(
+    dense: F64, hashed: SparseRows | None, targets: F64, options: TrainOptions
+) -> tuple[F64, F64, F64, F64, F64]:
+    """Hidden weights and bias, output weights and bias, hashed weights."""
+    if options.hidden > 0:
+        mlp = fit_mlp(
+            dense,
+            hashed,
+            targets,
+            MlpOptions(
+                hidden=options.hidden,
+                l2=options.mlp_l2,
+                epochs=options.mlp_epochs,
+                seed=options.seed,
+            ),
+        )
+        return mlp.w1, mlp.b1, mlp.w2.T, mlp.b2, mlp.hashed
+    heads = [fit_logistic(dense, hashed, targets[:, i], options.fit) for i in range(2)]
+    return (
+        np.zeros((dense.shape[1], 0)),
+        np.zeros(0),
+        np.stack([h.dense for h in heads]),
+        np.asarray([h.bias for h in heads]),
+        np.stack([h.hashed for h in heads]),
+    )
+
+
+def _calibrate(
+    art: ScorerArtifact,
+    rows: Sequence[Row],
+    m: Matrices,
+    first: npt.NDArray[np.int64],
+    options: TrainOptions,
+) -> ScorerArtifact:
+    """Quantile knots over the distinct training prompts, then the probability map fitted
+    on the rows of the competent pairs."""
     raw = raw_scores(art, m)
     levels = np.linspace(0.0, 1.0, CDF_KNOTS)
     art = dataclasses.replace(
         art,
-        raw_knots=_knots(raw, levels),
-        length_knots=_knots(np.log1p(m.chars), levels),
+        raw_knots=_knots(raw[first], levels),
+        length_knots=_knots(np.log1p(m.chars[first]), levels),
+        heuristic_knots=_knots(m.heuristic[first], levels),
         length_weight=options.length_weight,
+        heuristic_weight=options.heuristic_weight,
     )
-    return dataclasses.replace(art, cdf_knots=_knots(_blend(art, raw, m.chars), levels))
+    art = dataclasses.replace(art, cdf_knots=_knots(_blend(art, raw, m)[first], levels))
+    if not options.calibrate:
+        return art
+    unit = _rank(art.cdf_knots, _blend(art, raw, m))
+    small = np.asarray([r.small for r in rows], dtype=np.float64)
+    keep = competent_pairs(rows, options.calibrate_min_accuracy)
+    return dataclasses.replace(art, probability=platt(unit[keep], 1.0 - small[keep]))
+
+
+def competent_pairs(rows: Sequence[Row], min_accuracy: float) -> npt.NDArray[np.bool_]:
+    """Rows of the pairs whose small model's mean quality reaches ``min_accuracy``."""
+    totals: dict[str, list[float]] = {}
+    for r in rows:
+        totals.setdefault(r.pair, []).append(r.small)
+    ok = {p for p, v in totals.items() if float(np.mean(v)) >= min_accuracy}
+    keep = np.asarray([r.pair in ok for r in rows], dtype=bool)
+    return keep if keep.any() else np.ones(len(rows), dtype=bool)
+
+
+def platt(x: F64, target: F64, iterations: int = 50) -> tuple[float, float]:
+    """``(a, b)`` of the logistic fit ``P(target) = sigmoid(a x + b)`` (Newton's method;
+    fractional targets allowed): a calibration with two degrees of freedom, so it keeps
+    the ranking and cannot overfit."""
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    ridge = np.diag([1.0, 1e-6])  # a weak prior: separable toy data stays finite
+    w = np.zeros(2)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -30.0, 30.0)))
+        grad = design.T @ (p - target) + ridge @ w
+        hess = design.T @ (design * (p * (1.0 - p))[:, None]) + ridge
+        step = np.linalg.solve(hess, grad)
+        w = np.clip(w - step, -30.0, 30.0)
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    return float(w[0]), float(w[1])
 
 
 def _knots(values: F64, levels: F64) -> npt.NDArray[np.float32]:
@@ -185,17 +279,28 @@ def _rank(knots: npt.NDArray[np.float32], values: F64) -> F64:
     return np.interp(values, knots.astype(np.float64), np.linspace(0.0, 1.0, knots.size))
 
 
-def _blend(art: ScorerArtifact, raw: F64, chars: F64) -> F64:
-    w = art.length_weight
-    model_rank = _rank(art.raw_knots, raw)
-    if w == 0.0:
-        return model_rank
-    return (1.0 - w) * model_rank + w * _rank(art.length_knots, np.log1p(chars))
+def _blend(art: ScorerArtifact, raw: F64, m: Matrices) -> F64:
+    wl, wh = art.length_weight, art.heuristic_weight
+    out = (1.0 - wl - wh) * _rank(art.raw_knots, raw)
+    if wl:
+        out = out + wl * _rank(art.length_knots, np.log1p(m.chars))
+    if wh:
+        out = out + wh * _rank(art.heuristic_knots, m.heuristic)
+    return np.asarray(out, dtype=np.float64)
+
+
+def blended_ranks(art: ScorerArtifact, m: Matrices) -> F64:
+    """The blend before the final (monotone) maps: the same order as :func:`unit_scores`."""
+    return _blend(art, raw_scores(art, m), m)
 
 
 def unit_scores(art: ScorerArtifact, m: Matrices) -> F64:
     """Final scores in [0, 1] of many rows at once (what the router computes one by one)."""
-    return _rank(art.cdf_knots, _blend(art, raw_scores(art, m), m.chars))
+    unit = _rank(art.cdf_knots, _blend(art, raw_scores(art, m), m))
+    if art.probability is None:
+        return unit
+    a, b = art.probability
+    return np.asarray(1.0 / (1.0 + np.exp(-(a * unit + b))), dtype=np.float64)
 
 
 def train(
@@ -223,6 +328,8 @@ def train(
             "l2": options.mlp_l2 if options.hidden else options.fit.l2,
             "epochs": options.mlp_epochs if options.hidden else options.fit.epochs,
             "lengthWeight": options.length_weight,
+            "heuristicWeight": options.heuristic_weight,
+            "rawScore": options.raw_kind,
         },
     }
     art = fit_artifact(rows, m, options, metadata)

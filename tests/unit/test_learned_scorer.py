@@ -98,7 +98,7 @@ def test_artifact_of_another_format_version_is_rejected(tmp_path: Path) -> None:
     raw = json.loads(meta.read_text())
     raw["formatVersion"] = 99
     meta.write_text(json.dumps(raw))
-    with pytest.raises(ArtifactError, match="v1 artifact"):
+    with pytest.raises(ArtifactError, match="v1 or v2 artifact"):
         load_artifact(tmp_path / "s")
 
 

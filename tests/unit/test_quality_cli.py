@@ -265,9 +265,18 @@ def test_cv_holds_out_groups_and_reports_each_scorer(mmlu_sample: Path, tmp_path
     held = [set(f["testGroups"]) for f in summary["folds"]]
     assert held[0].isdisjoint(held[1])
     assert held[0] | held[1] == set(SUBJECTS)
-    assert {"learned", "group-oracle", "random", "token-length", "heuristic"} == set(
-        summary["scorers"]
-    )
+    assert {
+        "learned",
+        "learned:model-only",
+        "learned:+length",
+        "learned:+heuristic",
+        "group-oracle",
+        "random",
+        "token-length",
+        "heuristic",
+        "default",
+        "similarity",
+    } == set(summary["scorers"])
     assert summary["scorers"]["random"]["apgr"] == pytest.approx(0.5)
     assert all(math.isfinite(f["apgr"]) for f in summary["scorers"]["learned"]["perFold"])
 
@@ -303,3 +312,21 @@ def test_eval_takes_prices_and_energy_from_a_policy_file(tmp_path: Path) -> None
     assert points[0]["energyJoulesPerQuery"] == pytest.approx(300.0)
     assert points[-1]["energyJoulesPerQuery"] == pytest.approx(2800.0)
     assert points[-1]["costSavedVsAllLarge"] == pytest.approx(0.0)
+
+
+def test_cv_by_source_reports_every_scorer_per_held_out_source(tmp_path: Path) -> None:
+    for source in ("bench-a", "bench-b"):
+        rows = [{**r, "source": source} for r in _tiny_rows()]
+        _jsonl(tmp_path / f"{source}.jsonl", rows)
+    out = tmp_path / "cv.json"
+    args = ["cv", str(tmp_path), "--split", "sources", "--json", str(out), "--no-progress"]
+    assert main([*args, "--scorer", "token-length", "--scorer", "heuristic"]) == 0
+    summary = json.loads(out.read_text())
+    assert [f["name"] for f in summary["folds"]] == ["bench-a", "bench-b"]
+    for name in ("learned", "learned:+heuristic", "token-length", "heuristic"):
+        assert set(summary["scorers"][name]["perSource"]) == {"bench-a", "bench-b"}
+    # trained on the other source only, the learned recipe still separates the two kinds
+    # perfectly (half the rows gain 1, the rest 0: a perfect order scores 0.75)
+    assert summary["scorers"]["learned"]["perSource"]["bench-a"]["apgr"] == pytest.approx(0.75)
+    calibration = summary["calibration"][0]
+    assert 0.0 <= calibration["predictedSmallFails"] <= 1.0

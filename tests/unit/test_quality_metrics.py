@@ -64,8 +64,9 @@ def test_cascade_cost_counts_the_small_call_on_every_query() -> None:
 
 def test_composite_preroutes_then_cascades_by_lowest_logprob() -> None:
     logprob = np.array([-0.1, -2.0, -0.5, -0.01])
-    keys, pre = mx.composite_keys(KEYS, logprob, 0.25)
+    pre = mx.preroute_mask(KEYS, 0.85)
     assert pre.tolist() == [True, False, False, False]
+    keys = mx.composite_keys(KEYS, logprob, pre)
     assert list(np.argsort(-keys)) == [0, 1, 2, 3]
     total = mx.composite_total(keys, pre, np.ones(4), np.full(4, 10.0))
     np.testing.assert_allclose(total, [4, 13, 23, 33, 43])
@@ -79,3 +80,10 @@ def test_call_cost_and_energy_use_per_1k_prices() -> None:
 
 def test_value_at_share_reads_the_curve_linearly() -> None:
     assert mx.value_at_share([0.5, 0.7, 0.8], 0.25) == pytest.approx(0.6)
+
+
+def test_expected_cost_threshold_is_one_minus_the_cost_ratio() -> None:
+    assert mx.expected_cost_threshold(1.0, 10.0) == pytest.approx(0.9)
+    # no prices configured: never pre-route (the pure cascade)
+    assert mx.expected_cost_threshold(0.0, 0.0) == 1.0
+    assert not mx.preroute_mask(np.array([0.2, 0.99]), 1.0).any()

@@ -3,11 +3,17 @@
 An artifact is two files side by side: ``NAME.json`` (metadata: format version,
 featurizer, training summary) and ``NAME.npz`` (weights). A small tanh layer (or none:
 plain logistic heads) feeds two heads estimating the chance that the small and the large
-model answer well; the raw score is their difference (the expected quality gained by
-asking the large model). The score returned to the router is that raw score's rank among
-the training prompts blended with the prompt length's rank, ranked again (an empirical
-CDF), so it lies in [0, 1] and a threshold ``t`` sends about ``1 - t`` of traffic like
-the training data to the large model.
+model answer well; the raw score is either their difference (``gain``: the expected
+quality gained by asking the large model) or the mean chance that they fail
+(``difficulty``, the default since version 2: what carries over across model pairs,
+see docs/routing-quality.md). That raw score's rank among the training prompts is blended with
+the prompt length's rank and the router's structural heuristic's rank (priors that carry
+over across sources) and ranked again (an empirical CDF, ``u`` in [0, 1]).
+
+Version 2 artifacts then map ``u`` to a calibrated probability, fitted on the training
+rows: ``P(small model fails) = sigmoid(a * u + b)`` (``probability`` in the metadata), so
+a threshold of 0.5 means "send the query to the large model when the small one more
+likely fails than not". Version 1 artifacts return ``u`` itself.
 
 Featurizers: ``features`` (17 cheap text features), ``hashed`` (plus hashed word
 n-grams, a linear term) and ``embedding`` (plus MiniLM sentence embeddings; needs
@@ -31,15 +37,19 @@ import numpy as np
 import numpy.typing as npt
 from hybridroute_policy import Policy
 
+from hybridroute_router.decision.complexity import structural_score
+from hybridroute_router.decision.features import text_features as request_features
 from hybridroute_router.scorers.embedding import MiniLMEmbedder
 from hybridroute_router.scorers.features import FEATURE_NAMES, text_features
 from hybridroute_router.scorers.hashed import hashed_ngrams
 
 FORMAT = "hybridroute.learned-scorer"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DEFAULT_ARTIFACT = "default-scorer"
 
 Featurizer = Literal["hashed", "embedding", "features"]
+RawKind = Literal["gain", "difficulty"]
 F32 = npt.NDArray[np.floating[Any]]
 """Float arrays: float32 on disk, float64 in memory (training and router compute alike)."""
 
@@ -64,6 +74,14 @@ class ScorerArtifact:
     cdf_knots: F32  # increasing blended scores at evenly spaced quantiles
     length_knots: F32  # increasing log1p(prompt chars) at evenly spaced quantiles
     length_weight: float = 0.0
+    raw_kind: RawKind = "gain"
+    """``gain``: P(large ok) - P(small ok); ``difficulty``: 1 - mean(P(small ok), P(large ok))."""
+    heuristic_weight: float = 0.0
+    heuristic_knots: F32 = field(default_factory=lambda: np.asarray([0.0, 1.0]))
+    """Increasing heuristic scores at evenly spaced quantiles (training prompts)."""
+    probability: tuple[float, float] | None = None
+    """``(a, b)``: the final score is ``sigmoid(a * u + b)``, the calibrated probability
+    that the small model fails; None (version 1): the final score is ``u``."""
     hash_dim: int = 0
     max_n: int = 2
     embedding_model: str | None = None
@@ -91,12 +109,15 @@ def _dense_row(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None
 
 
 def raw_score(art: ScorerArtifact, prompt: str, embedder: MiniLMEmbedder | None = None) -> float:
-    """Estimated quality gained by the large model over the small one, in [-1, 1]."""
+    """Estimated quality gained by the large model over the small one, in [-1, 1]
+    (``gain``), or the mean chance that the two models fail, in [0, 1] (``difficulty``)."""
     z = art.logits(_dense_row(art, prompt, embedder))
     if art.hash_dim:
         sparse = hashed_ngrams(prompt, art.hash_dim, art.max_n)
         z = z + art.hashed_weights[:, sparse.indices] @ sparse.values.astype(np.float64)
     p_small, p_large = 1.0 / (1.0 + np.exp(-z))
+    if art.raw_kind == "difficulty":
+        return float(1.0 - (p_small + p_large) / 2.0)
     return float(p_large - p_small)
 
 
@@ -105,19 +126,35 @@ def _rank(knots: F32, value: float) -> float:
     return float(np.interp(value, xp, np.linspace(0.0, 1.0, knots.size)))
 
 
-def blend(art: ScorerArtifact, raw: float, prompt_chars: int) -> float:
-    """The model's rank among the training prompts, blended with the prompt length's rank
-    (a prior that carries over across domains: longer prompts are harder)."""
-    w = art.length_weight
-    model_rank = _rank(art.raw_knots, raw)
-    if w == 0.0:
-        return model_rank
-    return (1.0 - w) * model_rank + w * _rank(art.length_knots, math.log1p(prompt_chars))
+def heuristic_score(prompt: str) -> float:
+    """The router's structural heuristic score of a prompt (one user turn)."""
+    return structural_score(request_features(prompt))
 
 
-def to_unit(art: ScorerArtifact, raw: float, prompt_chars: int) -> float:
-    """The final score: the blend's position among the training prompts, in [0, 1]."""
-    return _rank(art.cdf_knots, blend(art, raw, prompt_chars))
+def blend(art: ScorerArtifact, raw: float, prompt: str) -> float:
+    """The model's rank among the training prompts, blended with the ranks of the prompt
+    length and of the structural heuristic (priors that carry over across sources)."""
+    wl, wh = art.length_weight, art.heuristic_weight
+    out = (1.0 - wl - wh) * _rank(art.raw_knots, raw)
+    if wl:
+        out += wl * _rank(art.length_knots, math.log1p(len(prompt)))
+    if wh:
+        out += wh * _rank(art.heuristic_knots, heuristic_score(prompt))
+    return out
+
+
+def calibrated(art: ScorerArtifact, unit: float) -> float:
+    """``u`` as the calibrated probability that the small model fails (version 2)."""
+    if art.probability is None:
+        return unit
+    a, b = art.probability
+    return 1.0 / (1.0 + math.exp(-(a * unit + b)))
+
+
+def to_unit(art: ScorerArtifact, raw: float, prompt: str) -> float:
+    """The final score in [0, 1]: the blend's position among the training prompts,
+    calibrated to a probability when the artifact says how."""
+    return calibrated(art, _rank(art.cdf_knots, blend(art, raw, prompt)))
 
 
 class LearnedScorer:
@@ -140,7 +177,7 @@ class LearnedScorer:
         return raw_score(self.artifact, prompt, self._embedder)
 
     def score(self, prompt: str) -> float:
-        return to_unit(self.artifact, self.raw(prompt), len(prompt))
+        return to_unit(self.artifact, self.raw(prompt), prompt)
 
 
 # -- files ----------------------------------------------------------------------------
@@ -168,6 +205,7 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
         "raw_knots": art.raw_knots,
         "cdf_knots": art.cdf_knots,
         "length_knots": art.length_knots,
+        "heuristic_knots": art.heuristic_knots,
     }
     with weights_path.open("wb") as handle:
         np.savez_compressed(
@@ -181,6 +219,13 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
         "hashDim": art.hash_dim,
         "maxN": art.max_n,
         "lengthWeight": art.length_weight,
+        "heuristicWeight": art.heuristic_weight,
+        "rawScore": art.raw_kind,
+        "probability": (
+            None
+            if art.probability is None
+            else {"target": "small_fails", "a": art.probability[0], "b": art.probability[1]}
+        ),
         "embeddingModel": art.embedding_model,
         "weightsSha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
         **dict(art.metadata),
@@ -190,9 +235,9 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
 
 
 def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> ScorerArtifact:
-    if meta.get("format") != FORMAT or meta.get("formatVersion") != FORMAT_VERSION:
+    if meta.get("format") != FORMAT or meta.get("formatVersion") not in READABLE_VERSIONS:
         raise ArtifactError(
-            f"{source}: not a {FORMAT} v{FORMAT_VERSION} artifact "
+            f"{source}: not a {FORMAT} v1 or v2 artifact "
             f"(format={meta.get('format')!r}, version={meta.get('formatVersion')!r})"
         )
     if list(meta.get("featureNames", [])) != list(FEATURE_NAMES):
@@ -217,6 +262,10 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
         cdf_knots=arrays["cdf_knots"],
         length_knots=arrays["length_knots"],
         length_weight=float(meta.get("lengthWeight", 0.0)),
+        heuristic_weight=float(meta.get("heuristicWeight", 0.0)),
+        raw_kind=_raw_kind(meta.get("rawScore", "gain"), source),
+        heuristic_knots=arrays.get("heuristic_knots", np.asarray([0.0, 1.0])),
+        probability=_probability(meta.get("probability"), source),
         hash_dim=int(meta.get("hashDim", 0)),
         max_n=int(meta.get("maxN", 2)),
         embedding_model=meta.get("embeddingModel"),
@@ -232,10 +281,31 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
     )
     if not shapes_ok:
         raise ArtifactError(f"{source}: weight shapes do not match the metadata")
-    knots = (art.raw_knots, art.cdf_knots, art.length_knots)
+    weights = (art.length_weight, art.heuristic_weight)
+    if min(weights) < 0.0 or sum(weights) > 1.0:
+        raise ArtifactError(f"{source}: length and heuristic weights must be >= 0, sum <= 1")
+    knots = (art.raw_knots, art.cdf_knots, art.length_knots, art.heuristic_knots)
     if any(k.size < 2 or np.any(np.diff(k) < 0) for k in knots):
         raise ArtifactError(f"{source}: score calibration knots are not increasing")
     return art
+
+
+def _raw_kind(raw: object, source: str) -> RawKind:
+    if raw == "gain":
+        return "gain"
+    if raw == "difficulty":
+        return "difficulty"
+    raise ArtifactError(f"{source}: unknown rawScore {raw!r} (gain or difficulty)")
+
+
+def _probability(raw: object, source: str) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    ok = isinstance(raw, dict) and raw.get("target") == "small_fails"
+    values = [raw.get(k) for k in ("a", "b")] if isinstance(raw, dict) else []
+    if not ok or not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+        raise ArtifactError(f"{source}: 'probability' must be {{target: small_fails, a, b}}")
+    return float(values[0]), float(values[1])  # type: ignore[arg-type]
 
 
 _ARRAYS = (
