@@ -237,9 +237,18 @@ def condition(route: dict[str, Any] | None, type_: str) -> dict[str, Any] | None
 
 def install_crd(plane: ControlPlane) -> None:
     plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    plane.kubectl(
-        "wait", "--for=condition=Established", "crd/hybridroutes.inferensys.io", "--timeout=60s"
-    )
+    wait_established(plane, "hybridroutes.inferensys.io")
+
+
+def wait_established(plane: ControlPlane, crd: str) -> None:
+    """Until the CRD is served. ``kubectl wait`` fails at once (not waits) while a just
+    created CRD has no status.conditions yet, so it is retried."""
+
+    def established() -> bool:
+        args = ("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=10s")
+        return plane.kubectl(*args, check=False).returncode == 0
+
+    eventually(established, f"CRD {crd} established", timeout=60)
 
 
 def model_deployment(name: str, labels: dict[str, str], replicas: int = 1) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from chart_harness import CHART, helm_binary
 from hybridroute_localstack import ControlPlane
+from operator_harness import wait_established
 
 pytestmark = pytest.mark.integration
 
@@ -51,12 +52,7 @@ def plane(control_plane: ControlPlane) -> ControlPlane:
         ("PrometheusRule", "prometheusrules"),
     ):
         control_plane.kubectl("apply", "-f", "-", input=json.dumps(crd(kind, plural)))
-        control_plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            f"crd/{plural}.monitoring.coreos.com",
-            "--timeout=60s",
-        )
+        wait_established(control_plane, f"{plural}.monitoring.coreos.com")
     return control_plane
 
 

@@ -1,20 +1,22 @@
 """The chart's Grafana dashboard: every panel's PromQL runs against the real Prometheus
-(Debian package) scraping a running router that serves traffic. A router query must
-parse and return data; an operator query (its series come from a running operator's
-control loops) must at least parse."""
+(Debian package). Router queries return data from a running router that serves traffic;
+operator queries return data from the running operator whose load adaptation and canary
+loops work on a HybridRoute in the local control plane."""
 
 from __future__ import annotations
 
 import json
 import math
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from hybridroute_localstack import eventually
+from hybridroute_localstack import ControlPlane, eventually
+from operator_harness import OperatorProcess, apply, install_crd, models_for, route_manifest
 from router_harness import FakeUpstream, fake_upstream, policy_doc, running_router
 
 pytestmark = pytest.mark.integration
@@ -156,3 +158,38 @@ def test_a_broken_panel_query_is_caught(prometheus_server: Any, dashboard: dict[
     parsed, error = run(prom.url, expr.replace("sum by (reason) (", "sum by (reason) ((", 1))
     assert not parsed
     assert "parse error" in error
+
+
+def test_every_operator_panel_query_returns_data_from_a_running_operator(
+    cluster: ControlPlane, tmp_path: Path, prometheus_server: Any, dashboard: dict[str, Any]
+) -> None:
+    """The operator's loops on a route with load adaptation (a cost budget) and a canary:
+    its gauges and query counters reach Prometheus under the labels the panels use."""
+    namespace = f"dash-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    install_crd(cluster)
+    proc = OperatorProcess(cluster, namespace, tmp_path).start()
+    try:
+        prom = prometheus_server([f"127.0.0.1:{proc.metrics_port}"], job="operator")
+        route = route_manifest("test", app="dash")
+        where = {"url": prom.url, "timeoutSeconds": 2}
+        route["spec"]["adaptation"] = {
+            "prometheus": where,
+            "interval": "2s",
+            "budget": {"maxCostPerHour": 5},
+        }
+        route["spec"]["canary"] = {"prometheus": where, "interval": "2s", "stepWeights": [10, 50]}
+        apply(cluster, namespace, *models_for("dash"), route)
+        operator_queries = [(t, e) for t, e in queries(dashboard) if "hybridroute_operator_" in e]
+        for title, expr in operator_queries:
+
+            def answered(expr: str = expr) -> bool:
+                parsed, result = run(prom.url, expr)
+                return parsed and has_data(result)
+
+            eventually(answered, f"data for {title!r}: {expr}", timeout=90, interval=0.5)
+    finally:
+        code = proc.stop()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    assert code == 0
+    assert len(operator_queries) >= 8
