@@ -133,15 +133,19 @@ async def serve_feedback(rt: Runtime, scope: Scope, receive: Receive, send: Send
         request_id, score, comment = feedback_item(raw)
     except HttpError as exc:
         return await error(send, exc)
+    remembered = rt.recent.get(request_id)
     record = user_record(
         route=policy.route,
         request_id=request_id,
         score=score,
         comment=comment,
-        remembered=rt.recent.get(request_id),
+        remembered=remembered,
         log_prompts=policy.logging.log_prompts,
     )
     rt.feedback_log.write(record)
     rt.metrics.child(rt.metrics.feedback, policy.route).inc()
+    if remembered is not None and remembered.version is not None:  # a small version answered
+        m = rt.metrics
+        m.child(m.feedback_score, policy.route, remembered.version).observe(score)
     logged = rt.feedback_log.writable
     await respond(send, 202, _encode({"status": "accepted", "logged": logged}))

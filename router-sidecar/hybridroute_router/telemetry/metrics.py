@@ -105,6 +105,12 @@ class Metrics:
             ["route", "version"],
             _SCORE_BUCKETS,
         )
+        self.feedback_score = self._histogram(
+            "hybridroute_feedback_score",
+            "User feedback scores (0-1) of answered requests, by the version that answered",
+            ["route", "version"],
+            _SCORE_BUCKETS,
+        )
         self.threshold = self._gauge(
             "hybridroute_policy_threshold", "Effective complexity threshold", ["route"]
         )
