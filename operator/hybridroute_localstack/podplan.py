@@ -6,7 +6,7 @@ the process the pod's container would run:
 
 - argv: the container's ``command`` (else the image's ENTRYPOINT, from
   :data:`IMAGE_ENTRYPOINTS`, the Dockerfiles' ENTRYPOINT as console scripts of this
-  checkout's venv) followed by its ``args`` untouched, except ``0.0.0.0`` (the
+  checkout's venv) followed by its ``args``, untouched except ``0.0.0.0`` (the
   container's own interfaces) which becomes the pod's loopback address, so several
   replicas can listen on the same container port side by side;
 - env: the container's ``env`` (values, ``fieldRef`` to the pod's name, namespace and
@@ -155,7 +155,7 @@ def command_of(pod: JsonObject, container: JsonObject, address: str, bin_dir: st
     ]
     if not entrypoint:
         raise NotRunnable(f"image {container.get('image')!r} has no local stand-in")
-    return [*entrypoint, *translate_address(list(container.get("args") or []), address)]
+    return translate_address([*entrypoint, *(container.get("args") or [])], address)
 
 
 def _env_value(item: JsonObject, pod: JsonObject, address: str, cluster: Cluster) -> str | None:

@@ -73,10 +73,30 @@ class ServiceProxies:
             self._loop.call_soon_threadsafe(listener.server.close)
 
     def stop(self) -> None:
-        for key in list(self._listeners):
-            self.close(key)
+        """Close every listener and open connection, then the loop and its thread."""
+        if self._loop.is_closed():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        listeners = list(self._listeners.values())
+        self._listeners.clear()
+        for listener in listeners:
+            listener.server.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for listener in listeners:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.server.wait_closed(), 2)
 
     async def _forward(
         self, key: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -92,7 +112,11 @@ class ServiceProxies:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            up_writer.close()
+            writer.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
