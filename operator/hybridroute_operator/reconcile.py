@@ -126,6 +126,21 @@ class AppliedCache:
         self.applied.pop(route, None)
 
 
+def replacing(old: Any, new: Mapping[str, Any]) -> dict[str, Any]:
+    """``new`` as a JSON merge patch that replaces ``old`` (status is merge-patched): keys
+    of ``old`` that ``new`` no longer has are set to None (deleted), in nested objects too
+    (a version dropped from ``status.canary.weights`` must not linger)."""
+    out = dict(new)
+    if isinstance(old, Mapping):
+        for k, v in old.items():
+            if k not in out:
+                if v is not None:
+                    out[k] = None
+            elif isinstance(v, Mapping) and isinstance(out[k], Mapping):
+                out[k] = replacing(v, out[k])
+    return out
+
+
 def route_ref(body: Mapping[str, Any]) -> RouteRef:
     meta = body["metadata"]
     return RouteRef(
@@ -484,7 +499,7 @@ class Reconciler:
                     status[name] = None  # merge patch: delete the section
                 conditions[:] = [c for c in conditions if c.get("type") not in types]
                 continue
-            status[name] = dict(output.section)
+            status[name] = replacing(previous.get(name), output.section)
             mine = {note.type for note in output.conditions}
             conditions[:] = [c for c in conditions if c.get("type") not in mine]
             conditions.extend(

@@ -18,6 +18,7 @@ from hybridroute_operator.canary import (
 )
 from hybridroute_operator.controls import controls_from_status, effective_spec
 from hybridroute_operator.observed import Observed
+from hybridroute_operator.reconcile import replacing
 from hybridroute_operator.render import RouteRef, build_policy
 
 pytestmark = pytest.mark.unit
@@ -223,3 +224,15 @@ def test_status_canary_is_ignored_when_the_spec_has_no_canary() -> None:
     spec = parse_spec({k: v for k, v in ROUTE.items() if k != "canary"})
     status = {"canary": {"weights": {"v4": 0, "v5": 100}, "shadowPercent": {"v4": 50}}}
     assert effective_spec(spec, controls_from_status(spec, status)) == spec
+
+
+def test_a_version_dropped_from_the_weights_is_deleted_by_the_status_merge_patch() -> None:
+    old = {"phase": "Progressing", "weights": {"v1": 90, "v2": 10}, "shadowPercent": {"v2": 25}}
+    new = {"phase": "RolledBack", "weights": {"v1": 100}}
+    assert replacing(old, new) == {
+        "phase": "RolledBack",
+        "weights": {"v1": 100, "v2": None},
+        "shadowPercent": None,
+    }
+    assert replacing(None, new) == new
+    assert replacing({"weights": {"v2": None}}, new) == new  # already deleted: nothing to add
