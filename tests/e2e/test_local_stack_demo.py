@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.parse
@@ -183,3 +184,32 @@ def test_nothing_is_left_running(demo: Demo) -> None:
             left.append(f"{entry.name}: {cmdline[:120]}")
     assert left == []
     assert not (demo.state_dir / "state.json").exists()
+
+
+def test_running_again_works_and_ctrl_c_tears_it_down(demo: Demo) -> None:
+    if demo.process.poll() is None:
+        demo.process.wait(timeout=DURATION + 120)
+    log = demo.log.with_name("again.log")
+    command = [str(LOCAL), "--state-dir", str(demo.state_dir), "run", "--plain"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        eventually(
+            lambda: "OPENAI_BASE_URL=" in log.read_text() or process.poll() is not None,
+            "the second run serving",
+            timeout=180,
+            interval=0.5,
+        )
+        assert process.poll() is None, log.read_text()[-3000:]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log.read_text()
+    assert "first query answered through the route" in text
+    pods = [int(pid) for pid in re.findall(r"runs as pid (\d+)", text)]
+    assert len(pods) == 5
+    assert [pid for pid in pods if Path(f"/proc/{pid}").exists()] == []
+    assert "==> stopped: pod processes, operator, prometheus, control plane" in text
