@@ -239,7 +239,13 @@ def _calibrate(
     unit = _rank(art.cdf_knots, _blend(art, raw, m))
     small = np.asarray([r.small for r in rows], dtype=np.float64)
     keep = competent_pairs(rows, options.calibrate_min_accuracy)
-    return dataclasses.replace(art, probability=platt(unit[keep], 1.0 - small[keep]))
+    fit = platt(_logit(unit[keep]), 1.0 - small[keep])
+    return dataclasses.replace(art, probability=fit)
+
+
+def _logit(unit: F64) -> F64:
+    u = np.clip(unit, 0.001, 0.999)
+    return np.asarray(np.log(u / (1.0 - u)), dtype=np.float64)
 
 
 def competent_pairs(rows: Sequence[Row], min_accuracy: float) -> npt.NDArray[np.bool_]:
@@ -257,7 +263,7 @@ def platt(x: F64, target: F64, iterations: int = 50) -> tuple[float, float]:
     fractional targets allowed): a calibration with two degrees of freedom, so it keeps
     the ranking and cannot overfit."""
     design = np.stack([x, np.ones_like(x)], axis=1)
-    ridge = np.diag([1.0, 1e-6])  # a weak prior: separable toy data stays finite
+    ridge = np.diag([1e-3, 1e-6]) * len(x)  # a weak prior: separable data stays finite
     w = np.zeros(2)
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -30.0, 30.0)))
@@ -300,7 +306,7 @@ def unit_scores(art: ScorerArtifact, m: Matrices) -> F64:
     if art.probability is None:
         return unit
     a, b = art.probability
-    return np.asarray(1.0 / (1.0 + np.exp(-(a * unit + b))), dtype=np.float64)
+    return np.asarray(1.0 / (1.0 + np.exp(-(a * _logit(unit) + b))), dtype=np.float64)
 
 
 def train(

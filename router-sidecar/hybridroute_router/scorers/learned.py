@@ -11,7 +11,8 @@ the prompt length's rank and the router's structural heuristic's rank (priors th
 over across sources) and ranked again (an empirical CDF, ``u`` in [0, 1]).
 
 Version 2 artifacts then map ``u`` to a calibrated probability, fitted on the training
-rows: ``P(small model fails) = sigmoid(a * u + b)`` (``probability`` in the metadata), so
+rows: ``P(small model fails) = sigmoid(a * logit(u) + b)`` (``probability`` in the
+metadata; ``u`` clipped to [0.001, 0.999]), so
 a threshold of 0.5 means "send the query to the large model when the small one more
 likely fails than not". Version 1 artifacts return ``u`` itself.
 
@@ -80,7 +81,7 @@ class ScorerArtifact:
     heuristic_knots: F32 = field(default_factory=lambda: np.asarray([0.0, 1.0]))
     """Increasing heuristic scores at evenly spaced quantiles (training prompts)."""
     probability: tuple[float, float] | None = None
-    """``(a, b)``: the final score is ``sigmoid(a * u + b)``, the calibrated probability
+    """``(a, b)``: the final score is ``sigmoid(a * logit(u) + b)``, the calibrated probability
     that the small model fails; None (version 1): the final score is ``u``."""
     hash_dim: int = 0
     max_n: int = 2
@@ -148,7 +149,13 @@ def calibrated(art: ScorerArtifact, unit: float) -> float:
     if art.probability is None:
         return unit
     a, b = art.probability
-    return 1.0 / (1.0 + math.exp(-(a * unit + b)))
+    return 1.0 / (1.0 + math.exp(-(a * unit_logit(unit) + b)))
+
+
+def unit_logit(unit: float) -> float:
+    """``logit(u)`` with ``u`` clipped to [0.001, 0.999] (the calibration's input)."""
+    u = min(max(unit, 0.001), 0.999)
+    return math.log(u / (1.0 - u))
 
 
 def to_unit(art: ScorerArtifact, raw: float, prompt: str) -> float:
