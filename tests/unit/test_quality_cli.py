@@ -330,3 +330,34 @@ def test_cv_by_source_reports_every_scorer_per_held_out_source(tmp_path: Path) -
     assert summary["scorers"]["learned"]["perSource"]["bench-a"]["apgr"] == pytest.approx(0.75)
     calibration = summary["calibration"][0]
     assert 0.0 <= calibration["predictedSmallFails"] <= 1.0
+
+
+def test_eval_names_every_router_scorer_the_similarity_one_with_its_examples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYBRIDROUTE_EMBEDDINGS", "hashed")  # no model download in unit tests
+    data = _jsonl(tmp_path / "rows.jsonl", _tiny_rows())
+    examples = _jsonl(
+        tmp_path / "examples.jsonl",
+        [
+            {"text": "Derive and prove the bound, step by step, then compute it.", "label": "hard"},
+            {"text": "Say hello to a friend.", "label": "simple"},
+        ],
+    )
+    out = tmp_path / "eval.json"
+    names = ["heuristic", "learned", f"similarity:{examples}", f"similarity:{data}"]
+    args = ["eval", str(data), "--json", str(out), "--no-progress"]
+    assert main([*args, *(a for n in names for a in ("--scorer", n))]) == 0
+    scorers = json.loads(out.read_text())["scorers"]
+    assert set(names) <= set(scorers)
+    # two curated examples already separate the two kinds of prompts
+    assert scorers[f"similarity:{examples}"]["apgr"] > scorers["learned"]["apgr"]
+
+
+def test_eval_rejects_similarity_examples_without_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _jsonl(tmp_path / "rows.jsonl", _tiny_rows())
+    bad = _jsonl(tmp_path / "ex.jsonl", [{"text": "hi", "label": "easy"}])
+    assert main(["eval", str(data), "--scorer", f"similarity:{bad}"]) == 2
+    assert "ex.jsonl:1: needs 'text' and 'label' simple|hard" in capsys.readouterr().err
