@@ -1,7 +1,8 @@
 """Per-query scoring cost of the router's complexity scorers, on one core.
 
-Each scorer scores real MMLU prompts (each prompt once, so no cache helps), timed one
-call at a time with ``perf_counter_ns`` after a warm-up; p50, p99 and max per scorer.
+Each scorer scores real MMLU and MMLU-Pro prompts, shuffled (each prompt once, so no
+cache helps; MMLU-Pro's ten-option questions are the longest), timed one call at a time
+with ``perf_counter_ns`` after a warm-up; p50, p99 and max per scorer.
 
     taskset -c 1 .venv/bin/python bench/bench_scorer.py [--prompts 2000] [--json OUT]
 
@@ -24,15 +25,18 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "routing-eval" / "mmlu"
+DATA = [
+    ROOT.parent / "shared" / "data" / "routing-eval" / "mmlu",
+    ROOT.parent / "shared" / "data" / "routing-train" / "mmlu-pro",
+]
 
 
 def _prompts(n: int) -> list[str]:
     from hybridroute_quality.datasets import load
 
-    rows = load([DATA]).rows
-    order = np.random.default_rng(0).permutation(len(rows))
-    return [rows[i].prompt for i in order[:n]]
+    prompts = sorted({r.prompt for r in load(DATA).rows})  # one per question, not per pair
+    order = np.random.default_rng(0).permutation(len(prompts))
+    return [prompts[i] for i in order[:n]]
 
 
 Timings = tuple[list[float], list[float]]
@@ -89,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     learned = load_default()
     results = [
         _row("heuristic", _time(HeuristicScorer().score, prompts, 100)),
-        _row("learned (default: text features + MLP)", _time(learned.score, prompts, 100)),
+        _row(
+            "learned (default v2: features + MLP, length, calibrated)",
+            _time(learned.score, prompts, 100),
+        ),
     ]
     sim_hashed = SimilarityScorer(examples, hashed_dense, k=5, base=learned)
     results.append(_row("similarity (hashed, 200 examples)", _time(sim_hashed.score, prompts, 100)))
