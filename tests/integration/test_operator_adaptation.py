@@ -357,3 +357,67 @@ def test_operator_restarted_mid_adaptation_resumes_from_status_without_a_jump(
     finally:
         router.stop()
         cluster.kubectl("delete", "hybridroute", route, "-n", namespace, "--wait=false")
+
+
+def prometheus_time(prometheus: FilePrometheus) -> float:
+    return prometheus.value("vector(time())") or 0.0
+
+
+def test_cost_budget_below_the_all_large_burn_holds_spend_within_ten_percent(
+    cluster: ControlPlane,
+    namespace: str,
+    prometheus: FilePrometheus,
+    models: tuple[ReplayServerProcess, ReplayServerProcess],
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    """Heuristic scores of these prompts spread over ~0.11-0.24 (length only): the
+    higher the threshold, the larger the share that goes small and the lower the spend.
+    The critical tier goes large whatever the threshold."""
+    fast_large = start_replay_server(tmp_path, Behaviour("large", capacity=64, ms_per_token=1))
+    route = f"bud{uuid.uuid4().hex[:5]}"
+    adaptation = {
+        "interval": "1s",
+        "threshold": {"min": 0.1, "max": 0.3, "maxStep": 0.02, "cooldown": "4s"},
+        "budget": {"maxCostPerHour": 1e6, "window": "4s"},
+    }
+    manifest = route_manifest(route, (fast_large, models[1]), adaptation, threshold=0.1)
+    manifest["spec"]["large"]["pricing"] = {"inputPer1kTokens": 0.1, "outputPer1kTokens": 2}
+    apply(cluster, namespace, manifest)
+    router = RouterProcess(cluster.kubeconfig, f"{namespace}/{route}-policy", tmp_path).start()
+    prometheus.add_target(router.url.removeprefix("http://"), namespace=namespace)
+    prompts = [" ".join(["lorem"] * round(10 * 32 ** ((i * 7 % 40) / 39))) for i in range(40)]
+    load = Load(router.url, rate=10, prompts=prompts, model=route).start()
+    critical = Load(
+        router.url, rate=1, prompts=["hi"], model=route, headers={"x-hybridroute-tier": "critical"}
+    ).start()
+    spend = f'sum(rate(hybridroute_cost_usd_total{{route="{route}"}}[{{w}}])) * 3600'
+    try:
+        history = (
+            f'count_over_time(hybridroute_requests_total{{route="{route}",model="large"}}[10s])'
+        )
+        eventually(lambda: (prometheus.value(f"max({history})") or 0) >= 9, "10 s of traffic", 30)
+        all_large = prometheus.value(spend.replace("{w}", "10s")) or 0
+        assert all_large > 0
+        budget = all_large / 2
+        patch_spec(
+            cluster, namespace, route, {"adaptation": {"budget": {"maxCostPerHour": budget}}}
+        )
+        eventually(
+            lambda: adaptation_of(cluster, namespace, route).get("reason") == "WithinTarget",
+            "spend within the budget's band",
+            timeout=60,
+        )
+        start = prometheus_time(prometheus)
+        eventually(lambda: prometheus_time(prometheus) >= start + 20, "20 s measured", 40)
+        measured = prometheus.value(spend.replace("{w}", "20s")) or 0
+        assert abs(measured / budget - 1) <= 0.10, (measured, budget, all_large)
+        assert (threshold_of(cluster, namespace, route) or 0) > 0.1
+    finally:
+        load.stop()
+        critical.stop()
+        router.stop()
+        fast_large.stop()
+    assert critical.counts.get("200:replay-large", 0) > 10
+    assert set(critical.counts) == {"200:replay-large"}, critical.counts
+    assert load.counts.get("200:replay-small", 0) > 0

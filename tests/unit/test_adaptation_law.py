@@ -21,6 +21,10 @@ def queue(value: float | None, target: float = 4.0, age: float = 1.0, **kw: obje
     return Reading("queueDepth", target, value, None if value is None else NOW - age, **kw)  # type: ignore[arg-type]
 
 
+def p99(value: float, **kw: object) -> Reading:
+    return Reading("p99Latency", 2.0, value, NOW - 1, **kw)  # type: ignore[arg-type]
+
+
 CASES = [
     # (readings, previous threshold, last change age s, expected threshold, reason)
     ([queue(8)], 0.5, None, 0.55, Why.RELIEVING),  # pressure 2: a full step
@@ -45,7 +49,11 @@ CASES = [
     ([queue(8), queue(None, problem="error", detail="q")], 0.6, None, 0.6, Why.QUERY_FAILED),
     ([queue(None, problem="no_data", detail="q")], None, None, 0.5, Why.NO_DATA),  # first: baseline
     ([queue(1, target=4), Reading("p99Latency", 2.0, 4.0, NOW)], 0.5, None, 0.55, Why.RELIEVING),
-    ([queue(0)], 0.95, None, 0.75, Why.RETURNING),  # out of bounds: clamped, then a step
+    ([queue(0)], 0.95, None, 0.75, Why.RETURNING),
+    ([p99(4.0, settle=30)], 0.6, 10, 0.6, Why.SETTLING),  # a rate: the last step not shown yet
+    ([p99(4.0, settle=30)], 0.6, 31, 0.65, Why.RELIEVING),  # shown: next step
+    ([queue(3.2)], 0.6, 500, 0.6 - 0.05 * 0.25, Why.RETURNING),  # just under the band: small
+    # out of bounds: clamped, then a step
 ]
 
 

@@ -8,11 +8,16 @@ A higher threshold sends more traffic to the small model, so pressure on the lar
    last value, with a reason naming the problem. No data is never read as "no load".
 2. The worst signal is the one with the highest pressure, ``value / target``.
 3. Pressure above 1: step up by ``max_step x clamp(pressure - 1, 1/4, 1)`` (larger
-   overload, larger step; never more than ``max_step``), up to ``max``. Steps that
-   relieve pressure are never delayed.
+   overload, larger step; never more than ``max_step``), up to ``max``. A signal read
+   as a rate over a window (latency, errors, spend) only shows a change fully after
+   that window, so its next step waits until ``settle`` seconds have passed since the
+   last change (gauges such as the queue have no such wait); otherwise relief steps
+   are never delayed.
 4. Pressure within the hysteresis band ``[1 - hysteresis, 1]``: hold.
-5. Pressure under the band: step back toward the baseline by ``max_step``, but only once
-   ``cooldown`` seconds have passed since the last change.
+5. Pressure under the band: step back toward the baseline by
+   ``max_step x clamp(1 - pressure / (1 - hysteresis), 1/4, 1)`` (no load: a full step;
+   close to the band: a small one), but only once ``cooldown`` seconds have passed
+   since the last change.
 6. Below the baseline (possible only when the baseline was raised or the previous value
    came from elsewhere) the threshold climbs back to it without waiting.
 
@@ -35,6 +40,7 @@ class Why(StrEnum):
     """The bounded reasons of an evaluation (the LoadAdapted condition's reason)."""
 
     RELIEVING = "RelievingPressure"
+    SETTLING = "Settling"
     AT_MAXIMUM = "AtMaximum"
     WITHIN_TARGET = "WithinTarget"
     COOLDOWN = "Cooldown"
@@ -71,6 +77,7 @@ class Reading:
     problem: str | None = None  # no_data | ambiguous | error | unreachable | config
     detail: str = ""  # the problem in words, with the query
     query: str = ""
+    settle: float = 0.0  # seconds a change takes to show fully (the query's rate window)
 
     @property
     def pressure(self) -> float:
@@ -117,6 +124,11 @@ def relief_step(pressure: float, max_step: float) -> float:
     return max_step * clamp(pressure - 1.0, MIN_STEP_SHARE, 1.0)
 
 
+def return_step(pressure: float, max_step: float, hysteresis: float) -> float:
+    """How far one evaluation lowers the threshold at this pressure (under the band)."""
+    return max_step * clamp(1.0 - pressure / (1.0 - hysteresis), MIN_STEP_SHARE, 1.0)
+
+
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
@@ -156,7 +168,17 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
     worst = max(readings, key=lambda r: r.pressure, default=None)
     pressure = worst.pressure if worst is not None else 0.0
     shown = describe(worst) if worst is not None else "no signals"
+    since = None if previous.last_change is None else now - previous.last_change
     if pressure > 1.0:
+        settle = worst.settle if worst is not None else 0.0
+        if since is not None and since < settle and current >= b.baseline:
+            return Result(
+                current,
+                Why.SETTLING,
+                f"{shown}: holding {_fmt(current)} until the last change shows in the "
+                f"reading ({settle - since:.0f} s more)",
+                worst,
+            )
         up = relief_step(pressure, b.max_step)
         if current < b.baseline:
             up = max(up, min(b.max_step, b.baseline - current))
@@ -170,7 +192,6 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
     if pressure >= 1.0 - b.hysteresis or current <= b.baseline + EPSILON:
         why = Why.WITHIN_TARGET if current > b.baseline + EPSILON else Why.AT_BASELINE
         return Result(current, why, f"{shown}: holding {_fmt(current)}", worst)
-    since = None if previous.last_change is None else now - previous.last_change
     if since is not None and since < b.cooldown:
         return Result(
             current,
@@ -179,5 +200,5 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
             f"{b.cooldown - since:.0f} s more (cooldown)",
             worst,
         )
-    new = max(b.baseline, current - b.max_step)
+    new = max(b.baseline, current - return_step(pressure, b.max_step, b.hysteresis))
     return Result(new, Why.RETURNING, f"{shown}: {_fmt(current)} -> {_fmt(new)}", worst)

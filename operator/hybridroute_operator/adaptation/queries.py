@@ -59,12 +59,21 @@ class Query:
     target: float
     template: str  # PromQL with placeholders
     window: str  # what {window} becomes
+    settle: float = 0.0  # seconds a threshold change takes to show fully in the reading
+
+
+RATE_SIGNALS = frozenset({"p99Latency", "errorRate", "costPerHour", "largeShare"})
+
+
+def _query(name: str, target: float, template: str, window: str) -> Query:
+    settle = duration_seconds(window) if name in RATE_SIGNALS else 0.0
+    return Query(name, target, template, window, settle)
 
 
 def _signal(name: str, spec: SignalSpec | None, window: str) -> list[Query]:
     if spec is None:
         return []
-    return [Query(name, spec.target, spec.query or DEFAULT_QUERIES[name], window)]
+    return [_query(name, spec.target, spec.query or DEFAULT_QUERIES[name], window)]
 
 
 def signal_queries(adaptation: AdaptationSpec) -> list[Query]:
@@ -79,10 +88,10 @@ def signal_queries(adaptation: AdaptationSpec) -> list[Query]:
     budget = adaptation.budget
     if budget is not None and budget.max_cost_per_hour is not None:
         template = budget.cost_query or DEFAULT_QUERIES["costPerHour"]
-        out.append(Query("costPerHour", budget.max_cost_per_hour, template, budget.window))
+        out.append(_query("costPerHour", budget.max_cost_per_hour, template, budget.window))
     if budget is not None and budget.max_large_share is not None:
         template = budget.large_share_query or DEFAULT_QUERIES["largeShare"]
-        out.append(Query("largeShare", budget.max_large_share, template, budget.window))
+        out.append(_query("largeShare", budget.max_large_share, template, budget.window))
     return out
 
 

@@ -29,8 +29,11 @@ async def read(client: PrometheusClient, query: Query, promql: str) -> Reading:
             exc.result,
             f"{exc.result}: {exc.message} (query: {promql})",
             promql,
+            query.settle,
         )
-    return Reading(query.signal, query.target, sample.value, sample.time, query=promql)
+    return Reading(
+        query.signal, query.target, sample.value, sample.time, query=promql, settle=query.settle
+    )
 
 
 class AdaptationLoop:
