@@ -199,6 +199,22 @@ def test_restart_mid_rollout_resumes_a_newer_version_replaces_and_unready_is_nev
 
 
 def test_bad_canary_specs_are_rejected_by_the_api_server(stack: CanaryStack) -> None:
+    minimal = route_manifest("cminimal", {})
+    result = stack.plane.kubectl(
+        "apply",
+        "-n",
+        stack.namespace,
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-f",
+        "-",
+        input=json.dumps(minimal),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    defaulted = json.loads(result.stdout)["spec"]["canary"]
+    assert (defaulted["stepWeights"], defaulted["interval"]) == ([5, 10, 25, 50], "1m")
     for steps, message in (([10, 5], "strictly increasing"), ([5, 101], "100")):
         bad = route_manifest("cbadspec", {**spec(), "stepWeights": steps})
         result = stack.plane.kubectl(

@@ -589,8 +589,8 @@ class CanarySpec(SpecModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "self.stepWeights.isSorted() && "
-                    "self.stepWeights.all(w, self.stepWeights.exists_one(x, x == w))",
+                    "!has(self.stepWeights) || (self.stepWeights.isSorted() && "
+                    "self.stepWeights.all(w, self.stepWeights.exists_one(x, x == w)))",
                     STEPS_INCREASING,
                 )
             ]
@@ -599,7 +599,7 @@ class CanarySpec(SpecModel):
 
     interval: str = Field("1m", pattern=DURATION, description="time between analyses, e.g. 30s, 1m")
     step_weights: list[Annotated[int, Field(ge=1, le=100)]] = Field(
-        default_factory=lambda: [5, 10, 25, 50],
+        [5, 10, 25, 50],  # a literal (copied per instance) so the CRD carries the default
         min_length=1,
         max_length=20,
         description="the candidate's percent of small traffic at each step, increasing; "
