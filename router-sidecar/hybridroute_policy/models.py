@@ -232,6 +232,15 @@ class CircuitBreakerPolicy(PolicyModel):
 class LimitsPolicy(PolicyModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     max_in_flight: int = Field(1024, ge=1, le=100_000)
+    max_large_in_flight: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="per router replica: with this many requests in flight to the large "
+        "model, a request the complexity score would send large goes small instead "
+        "(reason large_in_flight_cap); tier rules still win. Guards spikes shorter than "
+        "load adaptation's interval. Off when unset",
+    )
 
 
 class LoggingPolicy(PolicyModel):

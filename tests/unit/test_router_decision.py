@@ -218,3 +218,24 @@ def test_raising_the_threshold_never_moves_traffic_to_large(
     d_high = decide(make_policy(complexity={"threshold": high}), s)
     if d_low.target == "small":
         assert d_high.target == "small"
+
+
+def test_large_in_flight_cap_sends_what_may_go_small_to_small() -> None:
+    policy = make_policy(limits={"maxLargeInFlight": 4})
+    busy = decide(policy, Signals(score=0.9, large_in_flight=4))
+    assert (busy.target, busy.reason, busy.cascade) == ("small", Reason.LARGE_IN_FLIGHT_CAP, False)
+    below = decide(policy, Signals(score=0.9, large_in_flight=3))
+    assert (below.target, below.reason) == ("large", Reason.COMPLEXITY_ABOVE_THRESHOLD)
+
+
+def test_large_in_flight_cap_never_overrides_a_tier_forced_to_large() -> None:
+    policy = make_policy(limits={"maxLargeInFlight": 1})
+    forced = decide(
+        policy, Signals(score=0.1, tier="critical", tier_rule=TierRule.LARGE, large_in_flight=50)
+    )
+    assert (forced.target, forced.reason) == ("large", Reason.TIER_LARGE)
+
+
+def test_without_a_cap_in_flight_load_changes_nothing() -> None:
+    d = decide(make_policy(), Signals(score=0.9, large_in_flight=10_000))
+    assert (d.target, d.reason) == ("large", Reason.COMPLEXITY_ABOVE_THRESHOLD)

@@ -7,8 +7,10 @@ The rules form a chain; the first that fires wins (see docs/router.md, "Decision
 2. tier rule ``large``                        -> large, tier_large
 3. tier rule ``small``                        -> small, tier_small
 4. tier rule ``prefer-small``                 -> small, tier_prefer_small (cascade)
-5. complexity score >= threshold              -> large, complexity_above_threshold
-6. otherwise                                  -> small, complexity_below_threshold (cascade)
+5. complexity score >= threshold, but ``limits.maxLargeInFlight`` requests already in
+   flight to the large model                  -> small, large_in_flight_cap (no cascade)
+6. complexity score >= threshold              -> large, complexity_above_threshold
+7. otherwise                                  -> small, complexity_below_threshold (cascade)
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Signals:
     """Small versions to avoid right now (circuit open)."""
     scores: dict[str, float] = field(default_factory=dict)
     """Extra scores to report (e.g. the heuristic score when another scorer decides)."""
+    large_in_flight: int = 0
+    """Requests this router has in flight to the large model right now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,5 +92,8 @@ def decide(policy: Policy, s: Signals) -> Decision:
     if rule is TierRule.PREFER_SMALL:
         return make("small", Reason.TIER_PREFER_SMALL, cascade=True)
     if s.score >= threshold:
+        cap = policy.limits.max_large_in_flight
+        if cap is not None and s.large_in_flight >= cap:
+            return make("small", Reason.LARGE_IN_FLIGHT_CAP)
         return make("large", Reason.COMPLEXITY_ABOVE_THRESHOLD)
     return make("small", Reason.COMPLEXITY_BELOW_THRESHOLD, cascade=True)

@@ -15,6 +15,8 @@ class Reason(StrEnum):
     TIER_PREFER_SMALL = "tier_prefer_small"
     COMPLEXITY_ABOVE_THRESHOLD = "complexity_above_threshold"
     COMPLEXITY_BELOW_THRESHOLD = "complexity_below_threshold"
+    LARGE_IN_FLIGHT_CAP = "large_in_flight_cap"
+    """Above the threshold, but the large model had limits.maxLargeInFlight in flight."""
     NO_SMALL_VERSION_READY = "no_small_version_ready"
     LOW_CONFIDENCE_ESCALATION = "low_confidence_escalation"
     CONFIDENCE_UNAVAILABLE = "confidence_unavailable"

@@ -106,6 +106,7 @@ def signals_for(
         stream=parsed.stream,
         unavailable_versions=[n for n, c in state.small.items() if c.breaker.is_open(now)],
         scores=scores,
+        large_in_flight=state.large.pool.in_use,
     )
 
 
