@@ -44,6 +44,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors]
   verbs: [get, list, watch, create, patch, delete]
+{{- if .Values.prometheus.bearerTokenSecrets }}
+# Bearer tokens for Prometheus (spec.adaptation/canary.prometheus.bearerTokenSecretRef).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
 # Readiness of the model pods behind each Service.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
