@@ -1,5 +1,10 @@
 """A real local Kubernetes control plane (etcd, kube-apiserver, controllers, scheduler,
-kwok) and Prometheus, run as processes for tests and for ``hybridroute-local up``."""
+kwok) and Prometheus, run as processes for tests and for ``hybridroute-local up``.
+
+For the live stack (``hybridroute-local run``, docs/local-stack.md) and for tests that
+want its pieces: ``replay`` (replay model servers: ``start_replay_server``,
+``Behaviour``), ``podrunner`` (the dev-only pod runner: ``PodRunner``), ``kubeapi``
+(``KubeApi``), ``traffic`` and ``summary`` (demo traffic and its numbers)."""
 
 from hybridroute_localstack.build import BuildError, MissingBinaryError, build_all, find_binary
 from hybridroute_localstack.controlplane import ControlPlane, KubectlError
