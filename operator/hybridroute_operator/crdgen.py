@@ -173,7 +173,13 @@ PRINTER_COLUMNS = [
         "jsonPath": ".status.canary.weight",
         "description": "the candidate version's percent of small traffic now",
     },
-    {"name": "Threshold", "type": "number", "jsonPath": ".status.policy.threshold"},
+    {
+        "name": "Threshold",
+        "type": "number",
+        "jsonPath": ".status.policy.threshold",
+        "description": "complexity threshold in the routers' policy: load adaptation's "
+        "effectiveThreshold while spec.adaptation is set, else the spec's",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
