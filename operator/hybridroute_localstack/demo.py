@@ -29,15 +29,19 @@ import httpx
 import yaml
 
 from hybridroute_localstack import state
-from hybridroute_localstack.build import build_all
-from hybridroute_localstack.controlplane import ControlPlane
+from hybridroute_localstack.build import MissingBinaryError, build_all
+from hybridroute_localstack.controlplane import ControlPlane, KubectlError
 from hybridroute_localstack.eventually import NotYet, eventually
 from hybridroute_localstack.kubeapi import KubeApi, KubeApiError
 from hybridroute_localstack.liveview import LiveView, RouteState
-from hybridroute_localstack.podrunner import PodRunner, RunningPod
+from hybridroute_localstack.podrunner import PodRunner, RunnerUnavailable, RunningPod
 from hybridroute_localstack.probe import answers, free_port
 from hybridroute_localstack.process import Component, ComponentFailed, start, wait_until
-from hybridroute_localstack.prometheus import PrometheusServer, stack_scrape_config
+from hybridroute_localstack.prometheus import (
+    PrometheusMissing,
+    PrometheusServer,
+    stack_scrape_config,
+)
 from hybridroute_localstack.replaybook import ReplayBook, default_data_dir
 from hybridroute_localstack.summary import Price, summarize
 from hybridroute_localstack.traffic import Traffic
@@ -377,7 +381,16 @@ def run(options: DemoOptions, say: Callable[[str], None]) -> int:
                 demo.step(f"summary written to {options.summary_json}")
         except KeyboardInterrupt:
             code = 130
-        except (ComponentFailed, KubeApiError, NotYet, ValueError) as exc:
+        except (
+            ComponentFailed,
+            KubeApiError,
+            KubectlError,
+            NotYet,
+            PrometheusMissing,
+            RunnerUnavailable,
+            MissingBinaryError,
+            ValueError,
+        ) as exc:
             say(f"hybridroute-local run: {exc}")
             code = 1
         finally:

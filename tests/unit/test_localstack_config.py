@@ -14,7 +14,7 @@ from hybridroute_localstack import commands
 from hybridroute_localstack.kubeconfig import render_kubeconfig
 from hybridroute_localstack.node import KWOK_CONFIG, fake_node
 from hybridroute_localstack.pki import make_pki
-from hybridroute_localstack.prometheus import scrape_config
+from hybridroute_localstack.prometheus import scrape_config, stack_scrape_config
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +89,13 @@ def test_kind_config_describes_a_local_cluster() -> None:
     assert (config["kind"], config["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
     roles = [node["role"] for node in config["nodes"]]
     assert roles == ["control-plane", "worker"]
+
+
+def test_the_stack_scrapes_static_jobs_and_the_pod_runners_file_sd(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.json"
+    config = stack_scrape_config({"hybridroute-operator": ["127.0.0.1:8090"]}, targets)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["hybridroute-operator"]["static_configs"] == [{"targets": ["127.0.0.1:8090"]}]
+    assert jobs["pods"]["file_sd_configs"][0]["files"] == [str(targets)]
+    with pytest.raises(ValueError, match="loopback"):
+        stack_scrape_config({"x": ["10.0.0.1:80"]}, targets)
