@@ -322,3 +322,15 @@ def test_checks_reported_in_status_keep_values_and_thresholds() -> None:
         "op": "<=",
     }
     assert replace(r, checks=()).to_status()["checks"] == []
+
+
+def test_manual_control_is_read_from_the_canary_annotations() -> None:
+    manual = Manual.from_annotations(
+        {
+            "canary.inferensys.io/promote": " v5 ",
+            "canary.inferensys.io/abort": "",
+            "canary.inferensys.io/retry": "2026-11-29",
+            "other.io/promote": "v9",
+        }
+    )
+    assert manual == Manual(promote="v5", abort=None, retry="2026-11-29")
