@@ -125,3 +125,28 @@ def test_status_section_keeps_readings_with_times_and_the_last_change() -> None:
     assert "0.5 -> 0.55" in event.message
     assert "queueDepth 9 (target 4)" in event.message
     assert events(result, [reading], Previous(0.55, None), 0.5) == []
+
+
+def test_docs_metrics_lists_exactly_the_queries_the_operator_runs() -> None:
+    from pathlib import Path
+
+    from hybridroute_operator.savings import queries as savings_queries
+    from hybridroute_operator.savings import settings_for
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    documented = " ".join(text.split("## Queries the operator uses", 1)[1].split())
+    spec = parse_spec(
+        {
+            **BASE,
+            "large": {"model": "llama-70b", "endpoint": {"url": "http://l/v1"}},
+            "adaptation": {
+                "signals": {s: {"target": 1} for s in ("queueDepth", "kvCache", "p99Latency")}
+                | {"errorRate": {"target": 0.1}},
+                "budget": {"maxCostPerHour": 5, "maxLargeShare": 0.5},
+            },
+        }
+    )
+    for query in signal_queries(spec.adaptation):
+        assert render_query(spec, query, "support", "llm") in documented, query.signal
+    for promql in savings_queries(settings_for(parse_spec(BASE)), "support", "llm").values():
+        assert promql in documented
