@@ -114,6 +114,28 @@ class OperatorMetrics:
             registry=r,
         )
 
+    def route_gauges(self, loop: str) -> tuple[Gauge, ...]:
+        """The per-route gauges (labels namespace, route) a control loop owns."""
+        if loop == "adaptation":
+            return (
+                self.effective_threshold,
+                self.baseline_threshold,
+                self.threshold_at_bound,
+                self.adaptation_data_ok,
+                self.cost_budget,
+            )
+        return ()
+
+    def forget_route(self, namespace: str, route: str, loop: str | None = None) -> None:
+        """Drop a route's series of one loop's gauges (the loop was switched off) or of
+        every loop's (the route was deleted): no alert fires on a route that is gone."""
+        for name in (loop,) if loop is not None else ("adaptation",):
+            for gauge in self.route_gauges(name):
+                try:
+                    gauge.remove(namespace, route)
+                except KeyError:
+                    continue
+
     def observe_query(self, purpose: Purpose, result: QueryResult, seconds: float) -> None:
         self.prometheus_queries.labels(purpose=purpose, result=result).inc()
         self.prometheus_query_duration.labels(purpose=purpose).observe(seconds)

@@ -203,6 +203,7 @@ class Reconciler:
         self._written.pop(key, None)
         self.specs.pop(key, None)
         self.loop_outputs.pop(key, None)
+        self.metrics.forget_route(*key)
         self.index.forget(key[0], self._services.pop(key, frozenset()), key)
         self.metrics.routes.set(len(self.routes))
 
@@ -227,6 +228,8 @@ class Reconciler:
         the next reconcile writes it to status and renders the policy from it."""
         if key in self.routes:
             self.loop_outputs.setdefault(key, {})[name] = (condition_types, output)
+        if output is None:
+            self.metrics.forget_route(*key, loop=name)
 
     def artifact_seen(self, body: Mapping[str, Any]) -> list[RouteKey]:
         """A ConfigMap changed: the routes that mount it as a scorer artifact or examples

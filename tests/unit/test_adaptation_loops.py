@@ -16,6 +16,7 @@ from hybridroute_operator.loops.savings import SavingsLoop
 from hybridroute_operator.metrics import OperatorMetrics
 from hybridroute_operator.prom import PrometheusPool
 from hybridroute_operator.render import RouteRef
+from prometheus_client import generate_latest
 
 pytestmark = pytest.mark.unit
 SPEC: dict[str, Any] = {
@@ -54,3 +55,16 @@ async def test_savings_without_prometheus_are_empty_with_a_reason() -> None:
     assert "--prometheus-url" in out.section["message"]
     assert "smallShare" not in out.section
     assert "costSavedPerHour" not in out.section
+
+
+def test_a_deleted_route_or_switched_off_loop_leaves_no_adaptation_series() -> None:
+    metrics = OperatorMetrics()
+    for route in ("a", "b"):
+        metrics.effective_threshold.labels(namespace="n", route=route).set(0.6)
+        metrics.threshold_at_bound.labels(namespace="n", route=route).set(1)
+    metrics.forget_route("n", "a", loop="adaptation")
+    metrics.forget_route("n", "b")
+    metrics.forget_route("n", "never-seen")
+    text = generate_latest(metrics.registry).decode()
+    assert 'route="a"' not in text
+    assert 'route="b"' not in text
