@@ -184,3 +184,60 @@ def test_embedding_artifact_gives_the_router_the_training_time_scores(
     assert scorer.artifact.featurizer == "embedding"
     router_scores = np.array([scorer.score(r.prompt) for r in rows])
     np.testing.assert_allclose(router_scores, train_scores, atol=1e-6)
+
+
+MMLU = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "routing-eval" / "mmlu"
+
+
+def test_shipped_default_scores_a_calibrated_probability_that_the_small_model_fails() -> None:
+    if not MMLU.is_dir():
+        pytest.skip(f"the shared RouteLLM data is not at {MMLU}")
+    from hybridroute_quality.datasets import load
+
+    rows = load([MMLU / "astronomy.csv", MMLU / "high_school_physics.csv"]).rows
+    scorer = load_default()
+    assert scorer.artifact.probability is not None
+    assert scorer.artifact.raw_kind == "difficulty"
+    predicted = np.array([scorer.score(r.prompt) for r in rows])
+    failed = 1.0 - np.array([r.small for r in rows])
+    # as many failures as the probabilities predict (Mixtral here: about 3 in 10)...
+    assert predicted.mean() == pytest.approx(failed.mean(), abs=0.08)
+    # ...and more of them where it predicts more
+    high = predicted >= np.median(predicted)
+    assert failed[high].mean() > failed[~high].mean()
+
+
+def test_version_1_artifacts_still_load_and_score_as_ranks(tmp_path: Path) -> None:
+    options = TrainOptions(show_progress=False, raw_kind="gain", calibrate=False)
+    art, train_scores = train(_rows(), options)
+    meta, _ = save_artifact(art, tmp_path / "v1")
+    raw = json.loads(meta.read_text())
+    for key in ("heuristicWeight", "rawScore", "probability"):
+        del raw[key]
+    raw["formatVersion"] = 1
+    meta.write_text(json.dumps(raw))
+    scorer = load_scorer(tmp_path / "v1")
+    assert scorer.artifact.probability is None
+    assert scorer.artifact.raw_kind == "gain"
+    np.testing.assert_allclose([scorer.score(r.prompt) for r in _rows()], train_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("probability", {"target": "large_ok", "a": 1.0, "b": 0.0}, "'probability' must be"),
+        ("probability", {"target": "small_fails", "a": "x", "b": 0.0}, "'probability' must be"),
+        ("rawScore", "entropy", "unknown rawScore 'entropy'"),
+        ("heuristicWeight", 0.8, "weights must be >= 0, sum <= 1"),
+    ],
+)
+def test_a_malformed_calibration_is_refused(
+    tmp_path: Path, key: str, value: object, message: str
+) -> None:
+    art, _ = train(_rows(), TrainOptions(show_progress=False))
+    meta, _ = save_artifact(art, tmp_path / "s")
+    raw = json.loads(meta.read_text())
+    raw[key] = value
+    meta.write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match=message):
+        load_artifact(tmp_path / "s")
