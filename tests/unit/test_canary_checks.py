@@ -34,8 +34,11 @@ GOOD = {
 }
 
 
+LATENCY = {"shadowAgreement": {}, "errorRate": {}, "p99Latency": {"maxRatioToStable": 1.5}}
+
+
 def canary(**fields: Any) -> CanarySpec:
-    return CanarySpec.model_validate(fields)
+    return CanarySpec.model_validate({"checks": LATENCY, **fields})
 
 
 def test_built_in_queries_match_route_namespace_and_version_over_the_step_window() -> None:
@@ -54,6 +57,7 @@ def test_built_in_queries_match_route_namespace_and_version_over_the_step_window
 def test_custom_checks_fill_placeholders_and_escape_label_values() -> None:
     spec = canary(
         checks={
+            **LATENCY,
             "custom": [
                 {
                     "name": "tokens",
@@ -113,7 +117,7 @@ def test_too_few_requests_is_inconclusive_even_when_a_check_fails() -> None:
 
 
 def test_dry_run_checks_are_reported_but_never_decide() -> None:
-    spec = canary(checks={"errorRate": {"max": 0.01, "dryRun": True}})
+    spec = canary(checks={**LATENCY, "errorRate": {"max": 0.01, "dryRun": True}})
     a = evaluate(spec, {**GOOD, "errors": 100.0})
     assert a.outcome == "pass"
     error = next(c for c in a.checks if c.name == "errorRate")
@@ -130,6 +134,7 @@ def test_the_error_of_a_failed_query_is_kept_in_the_check_message() -> None:
 def test_relative_escalation_and_feedback_checks() -> None:
     spec = canary(
         checks={
+            **LATENCY,
             "escalationRate": {"maxRatioToStable": 1.2},
             "feedbackScore": {"minRatioToStable": 0.9, "minSamples": 5},
         }

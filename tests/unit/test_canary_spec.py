@@ -50,8 +50,7 @@ def test_an_empty_canary_section_gets_flagger_like_defaults() -> None:
     assert checks.shadow_agreement.min == 0.8
     assert checks.error_rate is not None
     assert checks.error_rate.max == 0.05
-    assert checks.p99_latency is not None
-    assert checks.p99_latency.max_ratio_to_stable == 1.5
+    assert checks.p99_latency is None
     assert checks.escalation_rate is None
     assert checks.feedback_score is None
 
