@@ -260,7 +260,9 @@ def test_a_hundred_thousand_generated_requests_get_no_server_error(
     assert out.statuses[200] > 0
     assert out.statuses[400] > TOTAL // 4
     assert out.statuses[413] > 0
-    assert all(out.codes[c] > 100 for c in ("invalid_utf8", "json_too_deep", "invalid_json"))
+    assert all(
+        out.codes[c] > TOTAL // 1000 for c in ("invalid_utf8", "json_too_deep", "invalid_json")
+    )
     # counted: each answered completion request once, under its status; no 500 at all
     after = metric_by_code(router.url)
     delta = {code: after[code] - before[code] for code in after if after[code] != before[code]}
