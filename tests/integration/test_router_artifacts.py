@@ -45,7 +45,7 @@ def install(src: Path, dest: Path) -> str:
 
 @pytest.fixture
 def artifacts(tmp_path: Path) -> dict[str, Path]:
-    """Three artifacts: the shipped default, one with its two heads swapped (scores
+    """Three artifacts: the shipped default, one with its two heads negated (scores
     differ), and a broken one (weights that are not an npz file)."""
     from hybridroute_router.scorers.learned import default_artifact, save_artifact
 
@@ -55,9 +55,9 @@ def artifacts(tmp_path: Path) -> dict[str, Path]:
     for suffix in (".json", ".npz"):
         (out / f"default{suffix}").write_bytes((folder / f"default-scorer{suffix}").read_bytes())
     art = default_artifact()
-    swapped = dataclasses.replace(
-        art, dense_weights=art.dense_weights[::-1].copy(), bias=art.bias[::-1].copy()
-    )
+    # negated heads: P(right) becomes P(wrong), so the score differs whether the artifact
+    # ranks by gain or by difficulty (swapping the heads leaves a difficulty unchanged)
+    swapped = dataclasses.replace(art, dense_weights=-art.dense_weights, bias=-art.bias)
     save_artifact(swapped, out / "swapped")
     (out / "broken.json").write_bytes((out / "default.json").read_bytes())
     (out / "broken.npz").write_bytes(b"not an npz archive")
