@@ -114,11 +114,19 @@ class Load:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _epoch: tuple[float, int] = (0.0, 0)  # (time, requests sent) the rate counts from
+    _sent: int = 0
 
     def start(self) -> Load:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
+
+    def set_rate(self, rate: float) -> None:
+        """Change the offered rate from now on (a load ramp)."""
+        with self._lock:
+            self._epoch = (time.monotonic(), self._sent)
+            self.rate = rate
 
     def stop(self) -> None:
         self._stop.set()
@@ -130,15 +138,17 @@ class Load:
             httpx.Client(base_url=self.url, timeout=60) as client,
             ThreadPoolExecutor(self.workers) as pool,
         ):
-            started, sent = time.monotonic(), 0
+            self._epoch = (time.monotonic(), 0)
             while not self._stop.is_set():
-                due = started + sent / self.rate
+                with self._lock:
+                    (started, base), rate, sent = self._epoch, self.rate, self._sent
+                due = started + (sent - base) / rate
                 if (wait := due - time.monotonic()) > 0:
-                    self._stop.wait(wait)
+                    self._stop.wait(min(wait, 0.1))
                     continue
-                prompt = self.prompts[sent % len(self.prompts)]
-                pool.submit(self._one, client, prompt)
-                sent += 1
+                pool.submit(self._one, client, self.prompts[sent % len(self.prompts)])
+                with self._lock:
+                    self._sent += 1
 
     def _one(self, client: httpx.Client, prompt: str) -> None:
         try:
