@@ -135,6 +135,8 @@ class OperatorMetrics:
                     gauge.remove(namespace, route)
                 except KeyError:
                     continue
+        if loop in (None, "canary"):
+            self.canary.forget(namespace, route)
 
     def observe_query(self, purpose: Purpose, result: QueryResult, seconds: float) -> None:
         self.prometheus_queries.labels(purpose=purpose, result=result).inc()
@@ -171,6 +173,7 @@ class CanaryMetrics:
             registry=r,
         )
         self._versions: dict[tuple[str, str], set[str]] = {}
+        self._phases: set[tuple[str, str, str]] = set()
 
     def set(
         self,
@@ -183,9 +186,18 @@ class CanaryMetrics:
         """The current phase and weights; versions no longer weighted are removed."""
         for p in phases:
             self.phase.labels(namespace, route, p).set(1 if p == phase else 0)
+            self._phases.add((namespace, route, p))
         key = (namespace, route)
         for gone in self._versions.get(key, set()) - set(weights):
             self.weight.remove(namespace, route, gone)
         for version, weight in weights.items():
             self.weight.labels(namespace, route, version).set(weight)
         self._versions[key] = set(weights)
+
+    def forget(self, namespace: str, route: str) -> None:
+        """Drop the route's phase and weight series (canary switched off, route deleted)."""
+        for version in self._versions.pop((namespace, route), set()):
+            self.weight.remove(namespace, route, version)
+        for labels in [k for k in self._phases if k[:2] == (namespace, route)]:
+            self.phase.remove(*labels)
+            self._phases.discard(labels)

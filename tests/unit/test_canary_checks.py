@@ -64,7 +64,7 @@ def test_custom_checks_fill_placeholders_and_escape_label_values() -> None:
                     "query": 'sum(rate(x{route="{route}",version="{version}"}[{window}]))',
                     "max": 5,
                 }
-            ]
+            ],
         }
     )
     q = queries(spec, Target('a"b', "llm", "v5", "v4", 30))
@@ -241,3 +241,19 @@ def test_a_version_dropped_from_the_weights_is_deleted_by_the_status_merge_patch
     }
     assert replacing(None, new) == new
     assert replacing({"weights": {"v2": None}}, new) == new  # already deleted: nothing to add
+
+
+def test_canary_gauges_of_a_route_are_dropped_when_it_is_forgotten() -> None:
+    from hybridroute_operator.metrics import OperatorMetrics
+    from prometheus_client import generate_latest
+
+    m = OperatorMetrics()
+    m.canary.set("llm", "support", "Progressing", ("Idle", "Progressing"), {"v1": 95, "v2": 5})
+    text = generate_latest(m.registry).decode()
+    assert (
+        'hybridroute_operator_canary_weight{namespace="llm",route="support",version="v2"} 5.0'
+        in text
+    )
+    m.forget_route("llm", "support", loop="canary")
+    text = generate_latest(m.registry).decode()
+    assert 'route="support"' not in text
