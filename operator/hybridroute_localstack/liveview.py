@@ -63,7 +63,7 @@ def plain_line(elapsed: float, summary: Summary, route: RouteState) -> str:
         f"(all-large {_pct(acc.get('all_large'))}, all-small {_pct(acc.get('all_small'))}) "
         f"cost-saved={_pct(summary.cost_usd.get('saved_fraction'))} "
         f"energy-saved={_pct(summary.energy_joules.get('saved_fraction'))} "
-        f"threshold={route.threshold} canary={route.canary_phase} {latency}"
+        f"threshold={route.threshold} canary={route.canary_phase}({route.canary_weight}) {latency}"
     )
 
 
