@@ -160,3 +160,16 @@ def test_load_removed_returns_to_the_baseline_after_cooldowns() -> None:
     assert threshold == pytest.approx(0.5)
     assert Why.COOLDOWN in seen
     assert seen[-1] is Why.AT_BASELINE
+
+
+def test_a_step_back_waits_for_a_cooldown_free_of_pressure() -> None:
+    """Stabilization: pressure seen 10 s ago (a noisy signal in the band) restarts the
+    cooldown even though the last change was long ago."""
+    previous = Previous(0.6, last_change=NOW - 500, last_pressure=NOW - 10)
+    held = step([queue(0)], previous, B, NOW)
+    assert (held.threshold, held.reason) == (0.6, Why.COOLDOWN)
+    assert held.pressured is False
+    quiet = step([queue(0)], Previous(0.6, NOW - 500, NOW - 500), B, NOW)
+    assert (quiet.threshold, quiet.reason) == (pytest.approx(0.55), Why.RETURNING)
+    in_band = step([queue(3.8)], Previous(0.6, NOW - 500, NOW - 500), B, NOW)
+    assert in_band.pressured is True

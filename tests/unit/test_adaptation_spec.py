@@ -118,6 +118,11 @@ def test_status_section_keeps_readings_with_times_and_the_last_change() -> None:
         {"signal": "queueDepth", "target": 4.0, "value": 9.0, "time": "2023-11-14T22:13:20Z"}
     ]
     assert out["lastChangeTime"] == "2023-11-14T22:13:21Z"
+    assert "lastPressureTime" not in out  # the result says nothing about pressure
+    pressured = section(
+        Result(0.55, Why.RELIEVING, "m", reading, True), [reading], Previous(0.5), 0.5, 1.7e9
+    )
+    assert pressured["lastPressureTime"] == "2023-11-14T22:13:20Z"
     back = previous_from(out)
     assert back.threshold == 0.55
     assert back.last_change == 1_700_000_001.0

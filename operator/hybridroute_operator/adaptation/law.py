@@ -16,8 +16,10 @@ A higher threshold sends more traffic to the small model, so pressure on the lar
 4. Pressure within the hysteresis band ``[1 - hysteresis, 1]``: hold.
 5. Pressure under the band: step back toward the baseline by
    ``max_step x clamp(1 - pressure / (1 - hysteresis), 1/4, 1)`` (no load: a full step;
-   close to the band: a small one), but only once ``cooldown`` seconds have passed
-   since the last change.
+   close to the band: a small one), but only once ``cooldown`` seconds have passed both
+   since the last change and since the last evaluation that saw pressure (at or over
+   the band): a stabilization window, so a noisy signal dipping under the band now and
+   then does not walk the threshold back into the overload.
 6. Below the baseline (possible only when the baseline was raised or the previous value
    came from elsewhere) the threshold climbs back to it without waiting.
 
@@ -101,6 +103,7 @@ class Previous:
 
     threshold: float | None = None
     last_change: float | None = None  # unix seconds
+    last_pressure: float | None = None  # unix seconds of the last evaluation at/over the band
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class Result:
     reason: Why
     message: str
     worst: Reading | None = None
+    pressured: bool | None = None  # the worst signal at or over the band; None: no data
 
     @property
     def data_ok(self) -> bool:
@@ -170,35 +174,54 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
     shown = describe(worst) if worst is not None else "no signals"
     since = None if previous.last_change is None else now - previous.last_change
     if pressure > 1.0:
-        settle = worst.settle if worst is not None else 0.0
-        if since is not None and since < settle and current >= b.baseline:
-            return Result(
-                current,
-                Why.SETTLING,
-                f"{shown}: holding {_fmt(current)} until the last change shows in the "
-                f"reading ({settle - since:.0f} s more)",
-                worst,
-            )
-        up = relief_step(pressure, b.max_step)
-        if current < b.baseline:
-            up = max(up, min(b.max_step, b.baseline - current))
-        new = min(b.max, current + up)
-        if new <= current + EPSILON:
-            return Result(current, Why.AT_MAXIMUM, f"{shown}: at the maximum {_fmt(b.max)}", worst)
-        return Result(new, Why.RELIEVING, f"{shown}: {_fmt(current)} -> {_fmt(new)}", worst)
+        return _relieve(worst, pressure, current, since, b)
     if current < b.baseline - EPSILON:
         new = min(b.baseline, current + b.max_step)
-        return Result(new, Why.RETURNING, f"{shown}: {_fmt(current)} -> {_fmt(new)}", worst)
+        return _moved(new, Why.RETURNING, shown, current, worst, pressure >= 1 - b.hysteresis)
     if pressure >= 1.0 - b.hysteresis or current <= b.baseline + EPSILON:
         why = Why.WITHIN_TARGET if current > b.baseline + EPSILON else Why.AT_BASELINE
-        return Result(current, why, f"{shown}: holding {_fmt(current)}", worst)
-    if since is not None and since < b.cooldown:
+        pressured = pressure >= 1.0 - b.hysteresis
+        return Result(current, why, f"{shown}: holding {_fmt(current)}", worst, pressured)
+    quiet = [now - t for t in (previous.last_change, previous.last_pressure) if t is not None]
+    if quiet and min(quiet) < b.cooldown:
         return Result(
             current,
             Why.COOLDOWN,
             f"{shown}: pressure cleared; holding {_fmt(current)} for "
-            f"{b.cooldown - since:.0f} s more (cooldown)",
+            f"{b.cooldown - min(quiet):.0f} s more (cooldown)",
             worst,
+            False,
         )
     new = max(b.baseline, current - return_step(pressure, b.max_step, b.hysteresis))
-    return Result(new, Why.RETURNING, f"{shown}: {_fmt(current)} -> {_fmt(new)}", worst)
+    return _moved(new, Why.RETURNING, shown, current, worst, False)
+
+
+def _moved(
+    new: float, why: Why, shown: str, current: float, worst: Reading | None, pressured: bool
+) -> Result:
+    return Result(new, why, f"{shown}: {_fmt(current)} -> {_fmt(new)}", worst, pressured)
+
+
+def _relieve(
+    worst: Reading | None, pressure: float, current: float, since: float | None, b: Bounds
+) -> Result:
+    """Over target: a step up, unless at the maximum or a rate signal is settling."""
+    shown = describe(worst) if worst is not None else "no signals"
+    settle = worst.settle if worst is not None else 0.0
+    if since is not None and since < settle and current >= b.baseline:
+        return Result(
+            current,
+            Why.SETTLING,
+            f"{shown}: holding {_fmt(current)} until the last change shows in the "
+            f"reading ({settle - since:.0f} s more)",
+            worst,
+            True,
+        )
+    up = relief_step(pressure, b.max_step)
+    if current < b.baseline:
+        up = max(up, min(b.max_step, b.baseline - current))
+    new = min(b.max, current + up)
+    if new <= current + EPSILON:
+        msg = f"{shown}: at the maximum {_fmt(b.max)}"
+        return Result(current, Why.AT_MAXIMUM, msg, worst, True)
+    return _moved(new, Why.RELIEVING, shown, current, worst, True)

@@ -40,6 +40,7 @@ def previous_from(section: Mapping[str, Any] | None) -> Previous:
     return Previous(
         threshold=_number(section.get("effectiveThreshold")),
         last_change=parse_time(section.get("lastChangeTime")),
+        last_pressure=parse_time(section.get("lastPressureTime")),
     )
 
 
@@ -73,6 +74,9 @@ def section(
     }
     if last_change is not None:
         out["lastChangeTime"] = rfc3339(last_change)
+    last_pressure = now if result.pressured else previous.last_pressure
+    if last_pressure is not None:
+        out["lastPressureTime"] = rfc3339(last_pressure)
     return out
 
 
