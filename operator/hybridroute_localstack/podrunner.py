@@ -250,6 +250,8 @@ class PodRunner:
             return
         directory = self.workdir / "pods" / f"{plan.namespace}_{plan.name}"
         shutil.rmtree(directory, ignore_errors=True)
+        # the pod's files hold its token and Secret values (run.sh has its env): owner only
+        directory.mkdir(mode=0o700, parents=True)
         running = self._launch(plan, address, directory)
         with self._lock:
             self._pods[key] = running

@@ -110,6 +110,9 @@ def test_pods_run_with_their_configmap_and_follow_scaling_and_deletion(
     apply(cluster, namespace, page)
     eventually(lambda: get(f"http://{pod.address}:8000/") == "second", "the updated page")
 
+    # the pod's files (token, Secret values in run.sh) are the owner's only
+    assert pod.directory.stat().st_mode & 0o777 == 0o700
+
     # the pod's address is published on the pod
     published = cluster.kubectl(
         "get", "pod", "-n", namespace, pod.plan.name, "-o",
