@@ -153,7 +153,9 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--refresh", type=float, default=3.0, help="seconds between live updates")
     run.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     run.add_argument("--namespace", default="default", help="where the example goes")
-    run.add_argument("--crds", type=Path, default=demo.CHECKOUT / "crds")
+    run.add_argument(
+        "--crds", type=Path, default=demo.CHECKOUT / "crds", help="CRD YAML to install"
+    )
     run.add_argument(
         "--example",
         type=Path,
