@@ -394,10 +394,7 @@ def _training(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hybridroute", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("eval", help="quality vs large-model share, APGR, CPT, cost")
     _common(ev)
     ev.add_argument(
@@ -428,6 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--composite-scorer", help="scorer that pre-routes in the composite policy")
     ev.set_defaults(func=cmd_eval)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hybridroute", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_eval(sub)
 
     ca = sub.add_parser("calibrate", help="threshold for a target large share or quality")
     _common(ca, data_required=False)
