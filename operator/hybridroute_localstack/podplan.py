@@ -17,7 +17,8 @@ the process the pod's container would run:
   materialised under the pod's directory, then bind-mounted at the container's own
   ``mountPath`` inside a private mount namespace (``unshare --mount``), so the process
   reads ``/etc/hybridroute/policy/policy.yaml`` as in the cluster, and nothing of the
-  host changes (mount points that do not exist are created, and removed at teardown);
+  host changes (mount points that do not exist are created, marked, and removed by the
+  last runner that stops);
 - ``/etc/hosts``: a file per pod, as the kubelet writes one, bind-mounted over
   ``/etc/hosts`` in the same namespace: it maps each Service's DNS names
   (``NAME.NAMESPACE.svc[.cluster.local]``, and ``NAME`` in the pod's namespace) to the

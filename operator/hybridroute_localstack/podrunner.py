@@ -52,6 +52,9 @@ from hybridroute_localstack.svcproxy import ServiceProxies
 
 JsonObject = dict[str, Any]
 RESTART_BACKOFF = 2.0
+MOUNT_POINT_MARK = ".hybridroute-local-mount-point"
+"""In a directory the pod runner created on the host as a mount point (it is removed
+when no process mounts anything there any more)."""
 
 
 class RunnerUnavailable(RuntimeError):
@@ -120,7 +123,7 @@ class PodRunner:
         self._failed: dict[str, str] = {}
         self._free_hosts = list(range(2, 250))
         self._service_ips: dict[str, str] = {}
-        self._created_dirs: list[Path] = []
+        self._mount_points: list[Path] = []
         self._names: dict[str, dict[str, str]] = {}
         self._exposed: dict[str, tuple[str, str, str]] = {}
         self._lock = threading.Lock()
@@ -166,10 +169,8 @@ class PodRunner:
         for pod in pods:
             pod.component.stop(grace=5)
         self.proxies.stop()
-        for directory in reversed(self._created_dirs):
-            if not _mounted_elsewhere(directory):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
+        for path in self._mount_points:
+            _remove_mount_point(path)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -291,14 +292,18 @@ class PodRunner:
         return RunningPod(plan, address, directory, component, time.monotonic(), files=files)
 
     def _ensure_mount_point(self, path: Path) -> None:
+        """Create a missing mount point; each directory a runner creates carries
+        :data:`MOUNT_POINT_MARK`, so whichever runner stops last removes it."""
         missing: list[Path] = []
         probe = path
         while not probe.exists():
             missing.append(probe)
             probe = probe.parent
-        if missing:
-            path.mkdir(parents=True, exist_ok=True)
-            self._created_dirs.extend(reversed(missing))
+        for directory in reversed(missing):
+            directory.mkdir(exist_ok=True)
+            (directory / MOUNT_POINT_MARK).touch()
+        if path not in self._mount_points:
+            self._mount_points.append(path)
 
     def _stop_pod(self, running: RunningPod, why: str) -> None:
         with self._lock:
@@ -390,6 +395,23 @@ class PodRunner:
             temporary = self.targets_file.with_suffix(".new")
             temporary.write_text(text)
             temporary.replace(self.targets_file)
+
+
+def _remove_mount_point(path: Path) -> None:
+    """Remove ``path`` and its parents while each was made by a runner (marked), holds
+    nothing else and has no mount left in any process."""
+    for directory in [path, *path.parents]:
+        mark = directory / MOUNT_POINT_MARK
+        try:
+            if not mark.exists() or {e.name for e in directory.iterdir()} != {MOUNT_POINT_MARK}:
+                return
+        except OSError:
+            return
+        if _mounted_elsewhere(directory):
+            return
+        with contextlib.suppress(OSError):
+            mark.unlink()
+            directory.rmdir()
 
 
 def _mounted_elsewhere(path: Path) -> bool:

@@ -155,3 +155,25 @@ def test_image_entrypoints_match_the_dockerfiles() -> None:
         script = entry.split('"')[1]
         assert IMAGE_ENTRYPOINTS[script] == (script,)
     assert image_name("ghcr.io/a/hybridroute-router:0.1.0@sha256:ab") == "hybridroute-router"
+
+
+def test_mount_points_the_runner_made_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    from hybridroute_localstack.podrunner import MOUNT_POINT_MARK, _remove_mount_point
+
+    kept = tmp_path / "etc"
+    kept.mkdir()
+    made = kept / "hybridroute" / "policy"
+    for directory in (made.parent, made):
+        directory.mkdir()
+        (directory / MOUNT_POINT_MARK).touch()
+    _remove_mount_point(made)
+    assert kept.is_dir()
+    assert not (kept / "hybridroute").exists()
+
+    for directory in (made.parent, made):
+        directory.mkdir()
+        (directory / MOUNT_POINT_MARK).touch()
+    (made.parent / "other").write_text("not ours")
+    _remove_mount_point(made)
+    assert not made.exists()
+    assert (made.parent / "other").exists()
