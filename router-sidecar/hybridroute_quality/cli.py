@@ -95,8 +95,24 @@ def _fmt(value: float | None, pct: bool = False) -> str:
     return f"{value:.2%}" if pct else f"{value:.3f}"
 
 
+def _only_pair(data: Dataset, wanted: str | None) -> None:
+    """Keep the rows of one model pair (``--pair``, a substring of ``small>large``); say
+    so when several pairs would share one curve."""
+    pairs = sorted({r.pair for r in data.rows})
+    if wanted is not None:
+        data.rows = [r for r in data.rows if wanted in r.pair]
+        if not data.rows:
+            raise UsageError(f"no rows of a pair matching {wanted!r}; pairs: {', '.join(pairs)}")
+    elif len(pairs) > 1:
+        print(
+            f"note: rows of {len(pairs)} model pairs share one curve; --pair picks one",
+            file=sys.stderr,
+        )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     data = _load(args.data, args.strict)
+    _only_pair(data, args.pair)
     names = args.scorer or list(DEFAULT_SCORERS)
     try:
         scorers = {n: resolve(n, show_progress=not args.no_progress) for n in names}
@@ -403,6 +419,7 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="random, oracle, token-length, heuristic, default (= learned), "
         "similarity:EXAMPLES, or an artifact path (repeatable)",
     )
+    ev.add_argument("--pair", help="only the rows of this model pair (part of 'small>large')")
     ev.add_argument("--json", help="write the JSON summary here")
     ev.add_argument("--plot", help="write a PNG plot here")
     ev.add_argument("--policy", help="router policy file: prices and energy per 1K tokens")

@@ -361,3 +361,32 @@ def test_eval_rejects_similarity_examples_without_labels(
     bad = _jsonl(tmp_path / "ex.jsonl", [{"text": "hi", "label": "easy"}])
     assert main(["eval", str(data), "--scorer", f"similarity:{bad}"]) == 2
     assert "ex.jsonl:1: needs 'text' and 'label' simple|hard" in capsys.readouterr().err
+
+
+def test_eval_scores_one_model_pair_of_multi_model_outcomes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    pairs = [{"small": "s1", "large": "l1"}, {"small": "s2", "large": "l2"}]
+    (folder / "pairs.json").write_text(json.dumps(pairs), encoding="utf-8")
+    lines = [
+        {
+            "prompt": r["prompt"],
+            "src": "x-y",
+            "correct": {"s1": int(r["small"]), "l1": 1, "s2": 1, "l2": 1},
+        }
+        for r in _tiny_rows()
+    ]
+    _jsonl(folder / "outcomes.jsonl", lines)
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(folder), "--scorer", "random", "--json", str(out)]) == 0
+    assert "rows of 2 model pairs share one curve" in capsys.readouterr().err
+    assert (
+        main(["eval", str(folder), "--pair", "s1>", "--scorer", "oracle", "--json", str(out)]) == 0
+    )
+    summary = json.loads(out.read_text())
+    assert summary["n"] == 40
+    assert summary["smallQuality"] == pytest.approx(0.5)
+    assert main(["eval", str(folder), "--pair", "gpt"]) == 2
+    assert "no rows of a pair matching 'gpt'; pairs: s1>l1, s2>l2" in capsys.readouterr().err
