@@ -116,14 +116,25 @@ def read_outcomes(folder: Path) -> Dataset:
                 data.rows.append(row)
     unknown = sorted({m for p in pairs for m in (p.small, p.large)} - seen)
     if unknown and seen:
+        known = ", ".join(sorted(seen))
         raise DataError(
             [
                 RowError(
                     str(folder / PAIRS_FILE),
-                    0,
-                    f"unknown model {', '.join(map(repr, unknown))}: no line of "
-                    f"{OUTCOMES_FILE} has its outcome (known: {', '.join(sorted(seen))})",
+                    _line_of(folder / PAIRS_FILE, model),
+                    f"unknown model {model!r}: no line of {OUTCOMES_FILE} has its outcome "
+                    f"(known: {known})",
                 )
+                for model in unknown
             ]
         )
     return data
+
+
+def _line_of(path: Path, model: str) -> int:
+    """The first line of ``path`` naming ``model`` as a JSON string (0: none)."""
+    needle = json.dumps(model)
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in text:
+            return number
+    return 0

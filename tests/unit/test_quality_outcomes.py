@@ -78,7 +78,8 @@ def test_missing_labels_and_bad_lines_are_reported_with_line_numbers(tmp_path: P
 def test_a_pair_naming_an_unknown_model_is_refused(tmp_path: Path) -> None:
     pairs = [*PAIRS, {"small": "s1", "large": "gpt-9"}]
     folder = _folder(tmp_path, [_line("Q1", "stemez-A", s1=0, l1=1, s2=1, l2=1)], pairs)
-    with pytest.raises(DataError, match=r"pairs.json:0: unknown model 'gpt-9'.*known: l1, l2"):
+    (folder / "pairs.json").write_text(json.dumps(pairs, indent=1), encoding="utf-8")
+    with pytest.raises(DataError, match=r"pairs.json:12: unknown model 'gpt-9'.*known: l1, l2"):
         load([folder])
 
 
