@@ -174,7 +174,11 @@ def test_renaming_to_a_missing_configmap_holds_the_router_pods_and_policy(
         cm = get_json(cluster, "configmap", f"{name}-policy", "-n", namespace)
         return cm["data"]["policy.yaml"] if cm else None
 
-    eventually(lambda: mounted() == first and policy_text(), "route applied", timeout=30)
+    def settled() -> bool:  # applied, and every model version seen ready
+        text = policy_text()
+        return mounted() == first and text is not None and "ready: false" not in text
+
+    eventually(settled, "route applied with every version ready", timeout=30)
     good_policy = policy_text()
     route["spec"]["policy"]["complexity"]["scorerArtifactConfigMap"] = second
     route["spec"]["policy"]["complexity"]["threshold"] = 0.7
