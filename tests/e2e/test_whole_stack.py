@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 ROUTE = "mmlu"
 PUBLIC_MODEL = "mmlu-hybrid"
-THRESHOLD = 0.5
+THRESHOLD = 0.3  # the default scorer is P(small answers wrong): Mixtral misses ~29% of MMLU
 QUESTIONS = 100
 SEED = 2406
 
