@@ -33,6 +33,7 @@ large``); Kubernetes ignores it on a real cluster.
 from __future__ import annotations
 
 import base64
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -186,6 +187,26 @@ def _env_value(item: JsonObject, pod: JsonObject, address: str, cluster: Cluster
     return None
 
 
+def _bytes(value: object) -> bytes:
+    """A ConfigMap value: ``data`` is text, ``binaryData`` arrives decoded as bytes."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion in env values, command and args: a defined
+    variable is replaced, an undefined reference stays as written, ``$$`` is ``$``."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return _REFERENCE.sub(one, text)
+
+
 def _keys(source: JsonObject, data: dict[str, Any]) -> dict[str, str]:
     """Projected file path -> key (``items`` when given, else every key)."""
     items = source.get("items")
@@ -199,7 +220,7 @@ def _volume(spec: JsonObject, namespace: str, cluster: Cluster) -> Volume | None
     if "configMap" in spec:
         source = spec["configMap"]
         data = cluster.config_maps.get(f"{namespace}/{source['name']}") or {}
-        files = {p: str(data[k]).encode() for p, k in _keys(source, data).items() if k in data}
+        files = {p: _bytes(data[k]) for p, k in _keys(source, data).items() if k in data}
         return Volume(name, files)
     if "secret" in spec:
         source = spec["secret"]
@@ -225,10 +246,12 @@ def plan_pod(pod: JsonObject, address: str, cluster: Cluster, token: str | None)
         "KUBERNETES_SERVICE_PORT": str(cluster.api_port),
         "PYTHONUNBUFFERED": "1",
     }
-    for item in container.get("env") or []:
+    for item in container.get("env") or []:  # in order: each may use the ones before
         value = _env_value(item, pod, address, cluster)
         if value is not None:
-            env[str(item["name"])] = value
+            env[str(item["name"])] = expand(value, env) if "value" in item else value
+    if kind != "replay":
+        argv = [expand(part, env) for part in argv]
     volumes = [v for v in (_volume(s, namespace, cluster) for s in spec.get("volumes") or []) if v]
     mounts = [
         Mount(str(m["name"]), str(m["mountPath"]), bool(m.get("readOnly", False)))

@@ -22,6 +22,7 @@ Needs root (``unshare --mount``), as the kubelet does.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -218,7 +219,11 @@ class PodRunner:
         secrets: dict[str, JsonObject] = {}
         for namespace in namespaces:
             for cm in self.api.items(f"/api/v1/namespaces/{namespace}/configmaps"):
-                config_maps[f"{namespace}/{cm['metadata']['name']}"] = cm.get("data") or {}
+                binary = {k: base64.b64decode(v) for k, v in (cm.get("binaryData") or {}).items()}
+                config_maps[f"{namespace}/{cm['metadata']['name']}"] = {
+                    **(cm.get("data") or {}),
+                    **binary,
+                }
             for secret in self.api.items(f"/api/v1/namespaces/{namespace}/secrets"):
                 key = f"{namespace}/{secret['metadata']['name']}"
                 secrets[key] = secret.get("data") or {}

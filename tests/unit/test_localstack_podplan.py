@@ -177,3 +177,37 @@ def test_mount_points_the_runner_made_are_removed_and_nothing_else(tmp_path: Pat
     _remove_mount_point(made)
     assert not made.exists()
     assert (made.parent / "other").exists()
+
+
+def test_env_values_and_args_expand_earlier_variables_as_kubernetes_does() -> None:
+    pod = router_pod(
+        args=["--service-name", "router-$(POD)", "--literal", "$$(POD)", "--unknown", "$(NOPE)"],
+        env=[
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "ATTRS", "value": "k8s.pod.name=$(POD),later=$(LATER)"},
+            {"name": "LATER", "value": "x"},
+        ],
+    )
+    plan = plan_pod(pod, ADDRESS, cluster(), token=None)
+    assert plan.env["ATTRS"] == "k8s.pod.name=support-router-1,later=$(LATER)"
+    assert plan.argv[1:] == (
+        "--service-name",
+        "router-support-router-1",
+        "--literal",
+        "$(POD)",
+        "--unknown",
+        "$(NOPE)",
+    )
+
+
+def test_binary_configmap_keys_are_mounted_as_their_bytes() -> None:
+    plane = cluster()
+    plane.config_maps["llm/scorer"] = {"scorer.json": "{}", "scorer.npz": b"PK\x03\x04\xff"}
+    pod = router_pod()
+    pod["spec"]["volumes"].append({"name": "artifact", "configMap": {"name": "scorer"}})
+    pod["spec"]["containers"][0]["volumeMounts"].append(
+        {"name": "artifact", "mountPath": "/etc/hybridroute/artifacts/scorer", "readOnly": True}
+    )
+    plan = plan_pod(pod, ADDRESS, plane, token=None)
+    files = {v.name: v.files for v in plan.volumes}
+    assert files["artifact"] == {"scorer.json": b"{}", "scorer.npz": b"PK\x03\x04\xff"}
