@@ -34,7 +34,11 @@ GOOD = {
 }
 
 
-LATENCY = {"shadowAgreement": {}, "errorRate": {}, "p99Latency": {"maxRatioToStable": 1.5}}
+LATENCY = {
+    "shadowAgreement": {"min": 0.8},
+    "errorRate": {},
+    "p99Latency": {"maxRatioToStable": 1.5},
+}
 
 
 def canary(**fields: Any) -> CanarySpec:

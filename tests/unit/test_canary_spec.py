@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from hybridroute_operator.api.spec import (
+    AGREEMENT_BOUND,
     CUSTOM_BOUND,
     CUSTOM_MIN_LE_MAX,
     CUSTOM_NAMES_UNIQUE,
@@ -47,7 +48,10 @@ def test_an_empty_canary_section_gets_flagger_like_defaults() -> None:
     assert canary.inconclusive_limit is None
     checks = canary.checks
     assert checks.shadow_agreement is not None
-    assert checks.shadow_agreement.min == 0.8
+    # relative to stable: how often a student agrees with the large model is the task's
+    assert checks.shadow_agreement.min is None
+    assert checks.shadow_agreement.min_ratio_to_stable == 0.9
+    assert checks.shadow_agreement.confidence == 0.95
     assert checks.error_rate is not None
     assert checks.error_rate.max == 0.05
     assert checks.p99_latency is None
@@ -82,6 +86,7 @@ def test_a_single_step_of_100_is_allowed() -> None:
     ("checks", "message"),
     [
         ({"p99Latency": {}}, LATENCY_BOUND),
+        ({"shadowAgreement": {"minComparisons": 20}}, AGREEMENT_BOUND),
         ({"custom": [{"name": "x", "query": "vector(1)"}]}, CUSTOM_BOUND),
         ({"custom": [{"name": "x", "query": "vector(1)", "min": 2, "max": 1}]}, CUSTOM_MIN_LE_MAX),
         (

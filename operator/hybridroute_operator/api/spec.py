@@ -434,6 +434,7 @@ STEPS_INCREASING = "canary.stepWeights must be strictly increasing (e.g. [5, 10,
 LATENCY_BOUND = "canary.checks.p99Latency needs maxSeconds or maxRatioToStable"
 ESCALATION_BOUND = "canary.checks.escalationRate needs max or maxRatioToStable"
 CUSTOM_BOUND = "a custom check needs min or max"
+AGREEMENT_BOUND = "canary.checks.shadowAgreement needs min or minRatioToStable"
 CUSTOM_MIN_LE_MAX = "a custom check's min must be <= its max"
 CUSTOM_NAMES_UNIQUE = "canary.checks.custom names must be unique"
 
@@ -452,12 +453,50 @@ class Check(SpecModel):
 
 class ShadowAgreementCheck(Check):
     """Share of the candidate's shadow comparisons with the large model that agree
-    (``hybridroute_shadow_comparisons_total``, outcomes agree / agree+disagree)."""
+    (``hybridroute_shadow_comparisons_total``, outcomes agree / agree+disagree): relative
+    to the stable version's share over the same window (the default: a student agrees
+    with the large model only as often as the stable one does), an absolute floor, or
+    both. Relative: the candidate fails when its share is below ``minRatioToStable`` x
+    the stable's by more than the sampling noise of both counts at ``confidence``."""
 
-    min: float = Field(0.8, ge=0.0, le=1.0)
-    min_comparisons: int = Field(
-        10, ge=1, le=1_000_000, description="fewer comparisons in the window: inconclusive"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("has(self.min) || has(self.minRatioToStable)", AGREEMENT_BOUND)
+            ]
+        }
     )
+
+    min: float | None = Field(
+        None, ge=0.0, le=1.0, description="absolute floor of the candidate's agreement"
+    )
+    min_ratio_to_stable: float | None = Field(
+        None,
+        gt=0.0,
+        le=10.0,
+        description="the candidate's agreement must reach this times the stable version's "
+        "(both counted over the same window)",
+    )
+    confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1.0,
+        description="minRatioToStable fails only when the shortfall is beyond sampling noise "
+        "at this one-sided confidence (0.5: no allowance for noise)",
+    )
+    min_comparisons: int = Field(
+        10,
+        ge=1,
+        le=1_000_000,
+        description="fewer comparisons in the window (of the candidate, or of the stable "
+        "version for minRatioToStable): inconclusive",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ShadowAgreementCheck:
+        if self.min is None and self.min_ratio_to_stable is None:
+            raise ValueError(AGREEMENT_BOUND)
+        return self
 
 
 class ErrorRateCheck(Check):
@@ -563,7 +602,9 @@ class CanaryChecks(SpecModel):
         }
     )
 
-    shadow_agreement: ShadowAgreementCheck | None = ShadowAgreementCheck()
+    shadow_agreement: ShadowAgreementCheck | None = ShadowAgreementCheck(
+        min_ratio_to_stable=0.9  # relative: a student's agreement depends on the task
+    )
     error_rate: ErrorRateCheck | None = ErrorRateCheck()
     p99_latency: LatencyCheck | None = None  # a p99 of a 5% step is noisy: opt in
     escalation_rate: EscalationRateCheck | None = None

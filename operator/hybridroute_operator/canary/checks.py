@@ -9,10 +9,12 @@ call count is not: no calls is no data, and no data is inconclusive, never a pas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
-from hybridroute_operator.api.spec import CanaryChecks, CanarySpec
+from hybridroute_operator.api.spec import CanaryChecks, CanarySpec, ShadowAgreementCheck
 from hybridroute_operator.canary.rollout import CheckResult
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -72,10 +74,15 @@ def queries(spec: CanarySpec, t: Target) -> dict[str, str]:
     if checks.error_rate is not None:
         errors = calls % (cand + f',outcome=~"{ERROR_OUTCOMES}"')
         out["errors"] = f"sum(increase({errors}[{w}])) or vector(0)"
-    if checks.shadow_agreement is not None:
-        for outcome in ("agree", "disagree"):
-            series = f'hybridroute_shadow_comparisons_total{{{cand},outcome="{outcome}"}}'
-            out[f"shadow_{outcome}"] = f"sum(increase({series}[{w}])) or vector(0)"
+    agreement = checks.shadow_agreement
+    if agreement is not None:
+        versions = [("", cand)]
+        if agreement.min_ratio_to_stable is not None:
+            versions.append(("stable_", stable))
+        for prefix, m in versions:
+            for outcome in ("agree", "disagree"):
+                series = f'hybridroute_shadow_comparisons_total{{{m},outcome="{outcome}"}}'
+                out[f"{prefix}shadow_{outcome}"] = f"sum(increase({series}[{w}])) or vector(0)"
     if checks.p99_latency is not None:
         for key, m in (("p99", cand), ("stable_p99", stable)):
             bucket = (
@@ -101,6 +108,23 @@ def queries(spec: CanarySpec, t: Target) -> dict[str, str]:
     for custom in checks.custom:
         out[f"custom:{custom.name}"] = fill_template(custom.query, values)
     return out
+
+
+def analysis_shadow(
+    spec: CanarySpec, candidate: str, stable: str, weight: int, stable_base: float
+) -> dict[str, float]:
+    """The shadow shares while ``candidate`` has ``weight`` percent of small traffic:
+    ``analysisShadowPercent`` for the candidate and, when agreement is judged relative
+    to the stable version, enough of the stable's answers (at least ``stable_base``, its
+    usual share) for about as many comparisons per window as the candidate gets."""
+    if weight <= 0 or spec.analysis_shadow_percent <= 0:
+        return {}
+    shares = {candidate: spec.analysis_shadow_percent}
+    check = spec.checks.shadow_agreement
+    if check is not None and check.min_ratio_to_stable is not None and weight < 100:
+        matched = spec.analysis_shadow_percent * weight / (100 - weight)
+        shares[stable] = round(min(100.0, max(stable_base, matched)), 3)
+    return shares
 
 
 def fill_template(template: str, values: Mapping[str, str]) -> str:
@@ -137,23 +161,70 @@ def _ratio(num: Reading, den: Reading) -> Reading:
     return num / den
 
 
+def _comparisons(
+    r: Mapping[str, Reading], prefix: str, minimum: int
+) -> tuple[float, float] | Failure:
+    """(agree share, comparisons) of one version, or why there is no usable share."""
+    agree = r.get(f"{prefix}shadow_agree", 0.0)
+    disagree = r.get(f"{prefix}shadow_disagree", 0.0)
+    if isinstance(agree, Failure):
+        return agree
+    if isinstance(disagree, Failure):
+        return disagree
+    total = agree + disagree
+    who = "stable's " if prefix else ""
+    if total < minimum:
+        return Failure("too_few", f"{total:.0f} {who}shadow comparisons, fewer than {minimum}")
+    return agree / total, total
+
+
+def _inconclusive(name: str, failure: Failure, threshold: float | None, dry: bool) -> CheckResult:
+    message = failure.message if failure.result == "too_few" else _failed(failure)
+    return CheckResult(name, INCONCLUSIVE, None, threshold, ">=", dry, message[:300])
+
+
 def _agreement(c: CanaryChecks, r: Mapping[str, Reading]) -> list[CheckResult]:
     check = c.shadow_agreement
     if check is None:
         return []
-    agree, disagree = r.get("shadow_agree", 0.0), r.get("shadow_disagree", 0.0)
-    if isinstance(agree, Failure) or isinstance(disagree, Failure):
-        failure = agree if isinstance(agree, Failure) else disagree
-        return [_bound("shadowAgreement", failure, check.min, ">=", check.dry_run)]
-    total = agree + disagree
-    if total < check.min_comparisons:
-        message = f"{total:.0f} shadow comparisons, fewer than {check.min_comparisons}"
-        return [
-            CheckResult(
-                "shadowAgreement", INCONCLUSIVE, None, check.min, ">=", check.dry_run, message
-            )
-        ]
-    return [_bound("shadowAgreement", agree / total, check.min, ">=", check.dry_run)]
+    dry, out = check.dry_run, []
+    cand = _comparisons(r, "", check.min_comparisons)
+    if check.min is not None:
+        if isinstance(cand, Failure):
+            out.append(_inconclusive("shadowAgreement", cand, check.min, dry))
+        else:
+            out.append(_bound("shadowAgreement", cand[0], check.min, ">=", dry))
+    if check.min_ratio_to_stable is not None:
+        out.append(_agreement_to_stable(check, cand, r))
+    return out
+
+
+def _agreement_to_stable(
+    check: ShadowAgreementCheck, cand: tuple[float, float] | Failure, r: Mapping[str, Reading]
+) -> CheckResult:
+    """The candidate's agreement against ``ratio`` x the stable's over the same window,
+    less the one-sided sampling noise of both shares (Wald standard error of the
+    difference at ``confidence``): an identical student fails only by bad luck at that
+    confidence, one far below the stable fails on a few dozen comparisons."""
+    name, dry, ratio = "shadowAgreementToStable", check.dry_run, check.min_ratio_to_stable
+    assert ratio is not None
+    stable = _comparisons(r, "stable_", check.min_comparisons)
+    if isinstance(cand, Failure):
+        return _inconclusive(name, cand, None, dry)
+    if isinstance(stable, Failure):
+        return _inconclusive(name, stable, None, dry)
+    (p, n), (q, m) = cand, stable
+    if q <= 0:
+        message = (
+            f"the stable version agrees on none of {m:.0f} comparisons: the comparator "
+            "cannot tell answers apart (policy.shadow.comparator, agreementThreshold)"
+        )
+        return CheckResult(name, INCONCLUSIVE, p, None, ">=", dry, message)
+    z = NormalDist().inv_cdf(check.confidence)
+    noise = z * math.sqrt(p * (1 - p) / n + ratio * ratio * q * (1 - q) / m)
+    limit = ratio * q - noise
+    note = f"{ratio:g} x stable {q:.3g} ({m:.0f}) - noise {noise:.3g}; candidate ({n:.0f})"
+    return _bound(name, p, limit, ">=", dry, note)
 
 
 def _latency(c: CanaryChecks, r: Mapping[str, Reading]) -> list[CheckResult]:

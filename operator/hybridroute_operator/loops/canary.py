@@ -24,6 +24,7 @@ from hybridroute_operator.canary import (
     Reading,
     Rollout,
     Target,
+    analysis_shadow,
     build_world,
     conclude,
     conditions,
@@ -79,8 +80,11 @@ class CanaryLoop:
         rendered = set(decision.rendered)
         section["discovered"] = [d.to_status() for d in discovered if d.name in rendered]
         r = decision.rollout
-        if r.candidate is not None and r.weight > 0 and canary.analysis_shadow_percent > 0:
-            section["shadowPercent"] = {r.candidate: canary.analysis_shadow_percent}
+        if r.candidate is not None and r.stable is not None:
+            base = _shadow_base(inp.spec, r.stable)
+            shares = analysis_shadow(canary, r.candidate, r.stable, r.weight, base)
+            if shares:
+                section["shadowPercent"] = shares
         if notes:
             section["discoveryIgnored"] = notes[:10]
         return LoopOutput(
@@ -88,6 +92,14 @@ class CanaryLoop:
             conditions=conditions(decision.rollout),
             events=decision.events,
         )
+
+
+def _shadow_base(spec: HybridRouteSpec, version: str) -> float:
+    """A version's usual shadow share: its own, else the policy's."""
+    for v in spec.small.versions:
+        if v.name == version and v.shadow_percent is not None:
+            return v.shadow_percent
+    return spec.policy.shadow.percent
 
 
 async def _annotations(env: LoopEnv, namespace: str, name: str) -> Mapping[str, str]:
