@@ -203,6 +203,12 @@ def summarize(
     last_half = [v for t, _, v in rows if t >= high_at + args.hold / 2 and v is not None]
     out["direction_changes_last_half"] = direction_changes(last_half)
     out["target_first_change_s"] = duration_seconds(args.interval) + SCRAPE_SECONDS
+    changes, last = [], None
+    for t, waiting, v in rows:
+        if v is not None and v != last:
+            changes.append((round(t - high_at, 1), round(v, 4), waiting))
+            last = v
+    out["threshold_changes"] = changes  # (seconds after the ramp, threshold, queue)
     return out
 
 
@@ -210,8 +216,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--interval", default="2s")
     p.add_argument("--window", default="10s")
-    p.add_argument("--cooldown", default="10s")
-    p.add_argument("--max-step", type=float, default=0.02)
+    p.add_argument("--cooldown", default="20s")
+    p.add_argument("--max-step", type=float, default=0.01)
     p.add_argument("--queue-target", type=float, default=4)
     p.add_argument("--slo", type=float, default=1.5, help="large p99 target, seconds")
     p.add_argument("--capacity", type=int, default=4, help="large model's concurrent slots")
@@ -220,6 +226,7 @@ def main() -> int:
     p.add_argument("--calm", type=float, default=20)
     p.add_argument("--hold", type=float, default=90)
     p.add_argument("--json", type=Path, default=None, help="write the results here")
+    p.add_argument("--adapt-only", action="store_true", help="skip the run without adaptation")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-adaptation-") as tmp:
         workdir = Path(tmp)
@@ -234,7 +241,7 @@ def main() -> int:
         ).start()
         try:
             results = []
-            for adapt in (True, False):
+            for adapt in (True,) if args.adapt_only else (True, False):
                 args.adapt = adapt
                 results.append(one_run(plane, namespace, prometheus, operator, workdir, args))
                 print(json.dumps(results[-1]), flush=True)
@@ -244,7 +251,7 @@ def main() -> int:
             plane.stop()
     report = {
         "machine": f"{platform.machine()}, {platform.python_version()}",
-        "args": {k: v for k, v in vars(args).items() if k not in ("adapt", "json")},
+        "args": {k: v for k, v in vars(args).items() if k not in ("adapt", "json", "adapt_only")},
         "runs": results,
     }
     if args.json is not None:
