@@ -149,6 +149,13 @@ class ComplexityPolicy(PolicyModel):
         description="sha256 of the artifact's NAME.json and NAME.npz bytes, concatenated: "
         "the router uses no other (it keeps its last good scorer until the files match)",
     )
+    tier_thresholds: dict[str, Fraction] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="a threshold of their own for tiers without a tier rule (auto): their "
+        "requests are compared with it instead of threshold. Load adaptation moves only "
+        "threshold, so a tier listed here keeps its value (exempt from adaptation)",
+    )
 
 
 class ExamplePolicy(PolicyModel):

@@ -239,3 +239,15 @@ def test_large_in_flight_cap_never_overrides_a_tier_forced_to_large() -> None:
 def test_without_a_cap_in_flight_load_changes_nothing() -> None:
     d = decide(make_policy(), Signals(score=0.9, large_in_flight=10_000))
     assert (d.target, d.reason) == ("large", Reason.COMPLEXITY_ABOVE_THRESHOLD)
+
+
+def test_a_tier_with_its_own_threshold_ignores_the_adapted_one() -> None:
+    """Load adaptation moves complexity.threshold only: a tier listed in tierThresholds
+    (exempt) keeps its own, other tiers and untiered requests follow the moved one."""
+    policy = make_policy(complexity={"threshold": 0.8, "tierThresholds": {"premium": 0.5}})
+    premium = decide(policy, Signals(score=0.6, tier="premium"))
+    assert (premium.target, premium.threshold) == ("large", 0.5)
+    other = decide(policy, Signals(score=0.6, tier="standard"))
+    assert (other.target, other.threshold) == ("small", 0.8)
+    untiered = decide(policy, Signals(score=0.6))
+    assert untiered.target == "small"

@@ -67,7 +67,10 @@ def cascade_applies(policy: Policy, *, stream: bool) -> bool:
 
 def decide(policy: Policy, s: Signals) -> Decision:
     version = choose_version(policy.small.versions, s.bucket, s.unavailable_versions)
-    threshold = policy.complexity.threshold
+    complexity = policy.complexity
+    threshold = complexity.threshold
+    if s.tier is not None and complexity.tier_thresholds:
+        threshold = complexity.tier_thresholds.get(s.tier, threshold)
     scores = {**s.scores, "complexity": s.score}
 
     def make(target: Target, reason: Reason, cascade: bool = False) -> Decision:
