@@ -155,6 +155,8 @@ class Samples:
     t: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
+    sockets: list[int] = field(default_factory=list)
+    """Of the descriptors, the sockets (client and upstream connections)."""
     small_open: list[float] = field(default_factory=list)
     fallbacks: list[float] = field(default_factory=list)
 
@@ -162,7 +164,13 @@ class Samples:
 def sample(pid: int, url: str, t0: float, out: Samples) -> None:
     status = Path(f"/proc/{pid}/status").read_text()
     rss = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    fds = sockets = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        fds += 1
+        try:
+            sockets += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:  # closed meanwhile
+            continue
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
         text = resp.read().decode()
     opened = re.findall(
@@ -172,17 +180,19 @@ def sample(pid: int, url: str, t0: float, out: Samples) -> None:
     out.t.append(round(time.monotonic() - t0, 1))
     out.rss_kib.append(rss)
     out.fds.append(fds)
+    out.sockets.append(sockets)
     out.small_open.append(max((float(v) for v in opened), default=0.0))
     out.fallbacks.append(sum(float(v) for v in fallbacks))
 
 
 def flat(values: list[int], skip: int) -> dict[str, Any]:
-    """First vs last five samples after the warm-up: growth within 10% is flat."""
+    """First vs last five samples after the warm-up: ``flat`` when the change is within
+    10% either way, ``no_growth`` when it is not more than 10% up."""
     after = values[skip:]
     if len(after) < 10:
         return {"enough_samples": False, "after_warmup": after}
     first, last = statistics.mean(after[:5]), statistics.mean(after[-5:])
-    growth = (last - first) / first
+    growth = (last - first) / first if first else 0.0
     return {
         "first_mean": round(first, 1),
         "last_mean": round(last, 1),
@@ -190,6 +200,7 @@ def flat(values: list[int], skip: int) -> dict[str, Any]:
         "max": max(after),
         "growth": round(growth, 4),
         "flat": abs(growth) <= 0.10,
+        "no_growth": growth <= 0.10,
     }
 
 
@@ -309,6 +320,10 @@ def report(
         "router_alive": alive,
         "rss_kib": flat(samples.rss_kib, skip),
         "fds": flat(samples.fds, skip),
+        "fds_not_sockets": flat(
+            [f - s for f, s in zip(samples.fds, samples.sockets, strict=True)], skip
+        ),
+        "sockets": flat(samples.sockets, skip),
         "breaker_opened": bool(opened),
         "breaker_closed_again": closed_after,
         "fallbacks": samples.fallbacks[-1] if samples.fallbacks else 0,
@@ -332,7 +347,11 @@ def main() -> None:
         and out["hung"] == 0
         and out["unclear"] == 0
         and out["rss_kib"].get("flat")
-        and out["fds"].get("flat")
+        # descriptors other than sockets must stay flat; sockets follow the number of
+        # connections in use (upstream servers close idle keep-alive ones), so they
+        # must only not grow
+        and out["fds_not_sockets"].get("flat")
+        and out["sockets"].get("no_growth")
         and out["breaker_opened"]
         and out["breaker_closed_again"]
     )
