@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from canary_stack import CanaryStack, canary_stack, route_manifest, student
+import yaml
+from canary_stack import REPLAY, CanaryStack, canary_stack, route_manifest, student
 from hybridroute_localstack import ControlPlane, eventually
 from operator_harness import condition, metric_value
 
@@ -33,7 +34,7 @@ def spec(**checks: Any) -> dict[str, Any]:
         "keepPreviousFor": "1h",
         "checks": checks
         or {
-            "shadowAgreement": {"min": 0.5, "minComparisons": 5},
+            "shadowAgreement": {"minRatioToStable": 0.9, "minComparisons": 10},
             "errorRate": {"max": 0.2},
             "p99Latency": {"maxSeconds": 1.0},
         },
@@ -99,10 +100,16 @@ def test_good_student_waits_without_traffic_then_is_promoted_through_every_step(
         "Promoted",
     ]
     assert "shadowAgreement" in advanced[0]  # the deciding values are in the Event
-    # real traffic reached the candidate, and only the candidate was shadowed
+    # real traffic reached the candidate; it and the stable version (policy share 0) were
+    # shadowed for the comparison, and both agreed with the large model about as often
     assert stack.prom(f'hybridroute_requests_total{{route="{route}",version="v2"}}') > 0
-    assert stack.prom(f'hybridroute_shadow_comparisons_total{{route="{route}",version="v2"}}') > 0
-    assert stack.prom(f'hybridroute_shadow_comparisons_total{{route="{route}",version="v1"}}') == 0
+    agreement = {}
+    for v in ("v1", "v2"):
+        series = f'hybridroute_shadow_comparisons_total{{route="{route}",version="{v}"'
+        agree = stack.prom(series + ',outcome="agree"}')
+        agreement[v] = agree / (agree + stack.prom(series + ',outcome="disagree"}'))
+    assert 0.6 < agreement["v1"] < 0.95, agreement  # the replay's 78.5%, sampled
+    assert 0.6 < agreement["v2"] < 0.95, agreement
     ops = stack.operator.metrics()
     labels = f'namespace="{stack.namespace}",route="{route}"'
     assert metric_value(ops, "hybridroute_operator_canary_promotions_total", labels) == 1
@@ -116,7 +123,7 @@ def test_each_bad_student_is_rolled_back_naming_the_failing_check(stack: CanaryS
     stack.wait_canary(route, "idle on v1", lambda c: c["phase"] == "Idle")
     stack.serve(route)
     for version, quality, check in (
-        ("v2", "disagree", "shadowAgreement"),
+        ("v2", "disagree", "shadowAgreementToStable"),
         ("v3", "errors", "errorRate"),
         ("v4", "slow", "p99Latency"),
     ):
@@ -215,8 +222,13 @@ def test_bad_canary_specs_are_rejected_by_the_api_server(stack: CanaryStack) -> 
     assert result.returncode == 0, result.stderr
     defaulted = json.loads(result.stdout)["spec"]["canary"]
     assert (defaulted["stepWeights"], defaulted["interval"]) == ([5, 10, 25, 50], "1m")
-    for steps, message in (([10, 5], "strictly increasing"), ([5, 101], "100")):
-        bad = route_manifest("cbadspec", {**spec(), "stepWeights": steps})
+    unbounded = {"checks": {"shadowAgreement": {"minComparisons": 5}}}
+    for change, message in (
+        ({"stepWeights": [10, 5]}, "strictly increasing"),
+        ({"stepWeights": [5, 101]}, "100"),
+        (unbounded, "shadowAgreement needs min or minRatioToStable"),
+    ):
+        bad = route_manifest("cbadspec", {**spec(), **change})
         result = stack.plane.kubectl(
             "apply",
             "-n",
@@ -231,12 +243,22 @@ def test_bad_canary_specs_are_rejected_by_the_api_server(stack: CanaryStack) -> 
         assert message in result.stderr
 
 
-def test_the_example_discovers_v2_and_starts_its_canary_at_the_first_step(
+def patched(canary: dict[str, Any]) -> str:
+    return json.dumps({"spec": {"canary": canary}})
+
+
+def test_the_example_promotes_v2_identical_to_v1_and_rolls_back_a_disagreeing_v3(
     stack: CanaryStack,
 ) -> None:
+    """The example as published (its verbose large model, its comparator threshold, its
+    agreement check relative to v1), with a CI-sized interval and steps: v2 plays the
+    same student as v1 and must be promoted; v3 names a wrong option every time and
+    must be rolled back on its agreement."""
     for name in ("models.yaml", "hybridroute.yaml"):
         stack.kubectl("apply", "-f", str(EXAMPLE / name))
     stack.wait_canary("assistant", "idle on v1", lambda c: c["phase"] == "Idle")
+    fast: dict[str, Any] = {"interval": "2s"}  # CI-sized: the example analyses every 30 s
+    stack.kubectl("patch", "hroute", "assistant", "--type", "merge", "-p", patched(fast))
     stack.kubectl("apply", "-f", str(EXAMPLE / "student-v2.yaml"))
     started = stack.wait_canary(
         "assistant", "v2 at the first step", lambda c: c["candidate"] == "v2" and c["weight"]
@@ -251,3 +273,36 @@ def test_the_example_discovers_v2_and_starts_its_canary_at_the_first_step(
         "the policy carries the first step",
     )
     assert versions == {"v1": 95, "v2": 5}
+
+    route = stack.route("assistant")
+    canary = route["spec"]["canary"]
+    assert canary["checks"]["shadowAgreement"]["minRatioToStable"] == 0.9
+    assert route["spec"]["policy"]["shadow"]["agreementThreshold"] == 0.35
+    fast.update(stepWeights=[20, 50], minRequests=5, analysisShadowPercent=100)
+    fast["checks"] = {"p99Latency": None, "escalationRate": None}  # noisy in 2 s windows
+    stack.kubectl("patch", "hroute", "assistant", "--type", "merge", "-p", patched(fast))
+    stack.serve("assistant")
+    done = stack.wait_canary("assistant", "v2 promoted", lambda c: c["stable"] == "v2", 120)
+    assert done["phase"] == "Succeeded"
+    assert done["failedChecks"] == 0
+
+    bad = yaml.safe_load((EXAMPLE / "student-v2.yaml").read_text())
+    bad["metadata"]["name"] = "assistant-student-v3"
+    for labels in (
+        bad["metadata"]["labels"],
+        bad["spec"]["selector"]["matchLabels"],
+        bad["spec"]["template"]["metadata"]["labels"],
+    ):
+        labels["version"] = "v3"
+    bad["spec"]["template"]["metadata"]["annotations"][REPLAY] += " --disagree"
+    stack.apply(bad)
+    rolled = stack.wait_canary(
+        "assistant",
+        "v3 rolled back",
+        lambda c: c.get("candidate") == "v3" and c["phase"] == "RolledBack",
+        120,
+    )
+    failing = {c["name"]: c for c in rolled["checks"] if c["result"] == "fail"}
+    assert list(failing) == ["shadowAgreementToStable"], rolled["checks"]
+    assert failing["shadowAgreementToStable"]["value"] < 0.4  # v2 and v1 agree on ~79%
+    assert rolled["stable"] == "v2"

@@ -223,7 +223,7 @@ def _agreement_to_stable(
     z = NormalDist().inv_cdf(check.confidence)
     noise = z * math.sqrt(p * (1 - p) / n + ratio * ratio * q * (1 - q) / m)
     limit = ratio * q - noise
-    note = f"{ratio:g} x stable {q:.3g} ({m:.0f}) - noise {noise:.3g}; candidate ({n:.0f})"
+    note = f"{ratio:g} x stable {q:.3g} - noise {noise:.2g}; {n:.0f} vs {m:.0f} comparisons"
     return _bound(name, p, limit, ">=", dry, note)
 
 

@@ -96,7 +96,8 @@ class CheckResult:
             return shown
         passed = self.result == "pass"
         op = self.op if passed else {">=": "<", "<=": ">"}.get(self.op, self.op)
-        return f"{shown} {op} {self.threshold:.4g}"
+        how = f" ({self.message})" if self.message else ""  # e.g. a relative bound's stable
+        return f"{shown} {op} {self.threshold:.4g}{how}"
 
 
 @dataclass(frozen=True)
