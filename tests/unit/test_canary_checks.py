@@ -261,3 +261,28 @@ def test_canary_gauges_of_a_route_are_dropped_when_it_is_forgotten() -> None:
     m.forget_route("llm", "support", loop="canary")
     text = generate_latest(m.registry).decode()
     assert 'route="support"' not in text
+
+
+@pytest.mark.parametrize(
+    ("escalations", "stable_escalations", "result"),
+    [
+        (1.0, 0.0, "pass"),  # one escalation where the stable had none in its window
+        (4.0, 30.0, "pass"),  # 0.067 vs 0.05 x 1.3: within the noise of 60 calls
+        (15.0, 30.0, "fail"),  # 0.25 vs 0.05: five times the stable's rate
+        (20.0, 0.0, "fail"),  # a third of the calls escalated, none of the stable's
+    ],
+)
+def test_escalation_relative_to_stable_allows_for_sampling_noise(
+    escalations: float, stable_escalations: float, result: str
+) -> None:
+    spec = canary(checks={**LATENCY, "escalationRate": {"maxRatioToStable": 1.3}})
+    readings = {
+        **GOOD,
+        "requests": 60.0,
+        "stable_requests": 600.0,
+        "escalations": escalations,
+        "stable_escalations": stable_escalations,
+    }
+    check = next(c for c in evaluate(spec, readings).checks if c.name == "escalationRateToStable")
+    assert check.result == result, check
+    assert "x stable" in check.message

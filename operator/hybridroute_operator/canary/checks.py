@@ -220,8 +220,7 @@ def _agreement_to_stable(
             "cannot tell answers apart (policy.shadow.comparator, agreementThreshold)"
         )
         return CheckResult(name, INCONCLUSIVE, p, None, ">=", dry, message)
-    z = NormalDist().inv_cdf(check.confidence)
-    noise = z * math.sqrt(p * (1 - p) / n + ratio * ratio * q * (1 - q) / m)
+    noise = _noise(p, n, q, m, ratio, check.confidence)
     limit = ratio * q - noise
     note = f"{ratio:g} x stable {q:.3g} - noise {noise:.2g}; {n:.0f} vs {m:.0f} comparisons"
     return _bound(name, p, limit, ">=", dry, note)
@@ -256,14 +255,38 @@ def _escalation(c: CanaryChecks, r: Mapping[str, Reading]) -> list[CheckResult]:
     if check.max is not None:
         out.append(_bound("escalationRate", rate, check.max, "<=", check.dry_run))
     if check.max_ratio_to_stable is not None:
-        stable = _ratio(r.get("stable_escalations", missing), r.get("stable_requests", missing))
-        if isinstance(stable, Failure):
-            out.append(_bound("escalationRateToStable", stable, None, "<=", check.dry_run))
-        else:
-            limit = stable * check.max_ratio_to_stable
-            note = f"{check.max_ratio_to_stable:g} x stable {stable:.4g}"
-            out.append(_bound("escalationRateToStable", rate, limit, "<=", check.dry_run, note))
+        out.append(_escalation_to_stable(check.max_ratio_to_stable, check.dry_run, rate, r))
     return out
+
+
+def _escalation_to_stable(
+    ratio: float, dry: bool, rate: Reading, r: Mapping[str, Reading]
+) -> CheckResult:
+    """The candidate's escalations per call against ``ratio`` x the stable's, plus the
+    sampling noise of both rates at 95% (one-sided): a stable version without an
+    escalation in a short window does not make one escalation of the candidate a
+    failure."""
+    name, missing = "escalationRateToStable", Failure("no_data", "not queried")
+    stable_calls = r.get("stable_requests", missing)
+    stable = _ratio(r.get("stable_escalations", missing), stable_calls)
+    calls = r.get("requests", missing)
+    if isinstance(stable, Failure) or isinstance(stable_calls, Failure):
+        return _bound(
+            name, stable if isinstance(stable, Failure) else stable_calls, None, "<=", dry
+        )
+    if isinstance(rate, Failure) or isinstance(calls, Failure):
+        return _bound(name, rate, None, "<=", dry)
+    noise = _noise(rate, calls, stable, stable_calls, ratio, 0.95)
+    note = f"{ratio:g} x stable {stable:.3g} + noise {noise:.2g}"
+    return _bound(name, rate, ratio * stable + noise, "<=", dry, note)
+
+
+def _noise(p: float, n: float, q: float, m: float, ratio: float, confidence: float) -> float:
+    """One-sided sampling noise of ``p - ratio * q`` for shares ``p`` of ``n`` and ``q``
+    of ``m`` trials (Wald standard error times the normal quantile of ``confidence``)."""
+    p, q = min(max(p, 0.0), 1.0), min(max(q, 0.0), 1.0)
+    z = NormalDist().inv_cdf(confidence)
+    return z * math.sqrt(p * (1 - p) / n + ratio * ratio * q * (1 - q) / m)
 
 
 def _feedback(c: CanaryChecks, r: Mapping[str, Reading]) -> list[CheckResult]:
