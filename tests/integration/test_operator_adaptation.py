@@ -378,11 +378,18 @@ def test_cost_budget_below_the_all_large_burn_holds_spend_within_ten_percent(
     route = f"bud{uuid.uuid4().hex[:5]}"
     adaptation = {
         "interval": "1s",
-        "threshold": {"min": 0.1, "max": 0.3, "maxStep": 0.02, "cooldown": "4s"},
-        "budget": {"maxCostPerHour": 1e6, "window": "4s"},
+        "threshold": {
+            "min": 0.1,
+            "max": 0.3,
+            "maxStep": 0.02,
+            "cooldown": "4s",
+        },
+        "budget": {"maxCostPerHour": 1e6, "window": "8s"},
     }
     manifest = route_manifest(route, (fast_large, models[1]), adaptation, threshold=0.1)
-    manifest["spec"]["large"]["pricing"] = {"inputPer1kTokens": 0.1, "outputPer1kTokens": 2}
+    # answers of about the same length: each large answer costs about the same, so spend
+    # follows the large share (an 8 s window holds two 40-prompt cycles at 10 req/s)
+    manifest["spec"]["large"]["pricing"] = {"inputPer1kTokens": 0, "outputPer1kTokens": 2}
     apply(cluster, namespace, manifest)
     router = RouterProcess(cluster.kubeconfig, f"{namespace}/{route}-policy", tmp_path).start()
     prometheus.add_target(router.url.removeprefix("http://"), namespace=namespace)
@@ -403,14 +410,16 @@ def test_cost_budget_below_the_all_large_burn_holds_spend_within_ten_percent(
         patch_spec(
             cluster, namespace, route, {"adaptation": {"budget": {"maxCostPerHour": budget}}}
         )
+
         eventually(
             lambda: adaptation_of(cluster, namespace, route).get("reason") == "WithinTarget",
             "spend within the budget's band",
-            timeout=60,
+            timeout=90,
         )
         start = prometheus_time(prometheus)
         eventually(lambda: prometheus_time(prometheus) >= start + 20, "20 s measured", 40)
         measured = prometheus.value(spend.replace("{w}", "20s")) or 0
+        print("BUDGET-RATIO", measured / budget)  # shown with -s: the margin left
         assert abs(measured / budget - 1) <= 0.10, (measured, budget, all_large)
         assert (threshold_of(cluster, namespace, route) or 0) > 0.1
     finally:

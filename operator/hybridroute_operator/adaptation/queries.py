@@ -65,33 +65,37 @@ class Query:
 RATE_SIGNALS = frozenset({"p99Latency", "errorRate", "costPerHour", "largeShare"})
 
 
-def _query(name: str, target: float, template: str, window: str) -> Query:
-    settle = duration_seconds(window) if name in RATE_SIGNALS else 0.0
+def _query(name: str, target: float, template: str, window: str, interval: float) -> Query:
+    """A rate over ``window`` shows a change fully once the window has passed, plus the
+    scrape and the answers in flight: one more interval is allowed for those."""
+    settle = duration_seconds(window) + interval if name in RATE_SIGNALS else 0.0
     return Query(name, target, template, window, settle)
 
 
-def _signal(name: str, spec: SignalSpec | None, window: str) -> list[Query]:
+def _signal(name: str, spec: SignalSpec | None, window: str, interval: float) -> list[Query]:
     if spec is None:
         return []
-    return [_query(name, spec.target, spec.query or DEFAULT_QUERIES[name], window)]
+    return [_query(name, spec.target, spec.query or DEFAULT_QUERIES[name], window, interval)]
 
 
 def signal_queries(adaptation: AdaptationSpec) -> list[Query]:
     """The queries of every watched signal and budget limit, in a fixed order."""
-    s, w = adaptation.signals, adaptation.window
+    s, w, every = adaptation.signals, adaptation.window, duration_seconds(adaptation.interval)
     out = [
-        *_signal("queueDepth", s.queue_depth, w),
-        *_signal("kvCache", s.kv_cache, w),
-        *_signal("p99Latency", s.p99_latency, w),
-        *_signal("errorRate", s.error_rate, w),
+        *_signal("queueDepth", s.queue_depth, w, every),
+        *_signal("kvCache", s.kv_cache, w, every),
+        *_signal("p99Latency", s.p99_latency, w, every),
+        *_signal("errorRate", s.error_rate, w, every),
     ]
     budget = adaptation.budget
     if budget is not None and budget.max_cost_per_hour is not None:
         template = budget.cost_query or DEFAULT_QUERIES["costPerHour"]
-        out.append(_query("costPerHour", budget.max_cost_per_hour, template, budget.window))
+        limit = budget.max_cost_per_hour
+        out.append(_query("costPerHour", limit, template, budget.window, every))
     if budget is not None and budget.max_large_share is not None:
         template = budget.large_share_query or DEFAULT_QUERIES["largeShare"]
-        out.append(_query("largeShare", budget.max_large_share, template, budget.window))
+        limit = budget.max_large_share
+        out.append(_query("largeShare", limit, template, budget.window, every))
     return out
 
 
