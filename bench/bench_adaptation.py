@@ -141,7 +141,7 @@ def p99(prometheus: FilePrometheus, route: str, seconds: int) -> float | None:
 
 
 def direction_changes(values: list[float]) -> int:
-    steps = [b - a for a, b in itertools.pairwise(values) if abs(b - a) > 1e-9]
+    steps = [b - a for a, b in itertools.pairwise(values) if abs(b - a) > 1e-6]
     return sum(1 for a, b in itertools.pairwise(steps) if (a > 0) != (b > 0))
 
 

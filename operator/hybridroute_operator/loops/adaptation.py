@@ -83,7 +83,9 @@ class AdaptationLoop:
     ) -> None:
         labels = {"namespace": inp.ref.namespace, "route": inp.ref.name}
         m = env.metrics
-        m.effective_threshold.labels(**labels).set(result.threshold)
+        # as written to status (6 digits): the gauge does not wobble by 1e-7 between
+        # evaluations that hold
+        m.effective_threshold.labels(**labels).set(round(result.threshold, 6))
         m.baseline_threshold.labels(**labels).set(baseline)
         # at max, or at a min that is not the baseline itself (idle at baseline is no alarm)
         low, high = limits
