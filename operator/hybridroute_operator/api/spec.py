@@ -1,5 +1,7 @@
 """The HybridRoute spec: the router policy models from ``hybridroute_policy`` plus what only
-the cluster needs (model endpoints, small-model versions, the router Deployment).
+the cluster needs (model endpoints, small-model versions, the router Deployment). The
+``canary`` and ``adaptation`` sections live in modules of their own (``api.canary``,
+``api.adaptation``) and are re-exported here with the shared blocks of ``api.base``.
 
 The same models validate specs in the operator and generate the CRD's OpenAPI schema
 (``hybridroute_operator.crdgen``). Cross-field rules are written twice, on purpose: as a
@@ -9,7 +11,6 @@ pydantic validator (the operator's own check) and as a CEL rule in ``json_schema
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -31,19 +32,54 @@ from hybridroute_policy import (
     check_versions,
 )
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
-    JsonValue,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from hybridroute_operator.api.adaptation import (
+    ADAPT_BASELINE_IN_BOUNDS,
+    ADAPT_MIN_LE_MAX,
+    ADAPT_NEEDS_INPUT,
+    BUDGET_NEEDS_LIMIT,
+    QUERY_FIELD,
+    AdaptationSpec,
+    BudgetSpec,
+    SignalSpec,
+    SignalsSpec,
+    ThresholdBoundsSpec,
+)
+from hybridroute_operator.api.base import (
+    DNS_LABEL,
+    DURATION,
+    PrometheusSpec,
+    SecretKeyRef,
+    SpecModel,
+    duration_seconds,
+)
+from hybridroute_operator.api.base import cel as _cel
+from hybridroute_operator.api.canary import (
+    AGREEMENT_BOUND,
+    CUSTOM_BOUND,
+    CUSTOM_MIN_LE_MAX,
+    CUSTOM_NAMES_UNIQUE,
+    ESCALATION_BOUND,
+    LATENCY_BOUND,
+    STEPS_INCREASING,
+    CanaryChecks,
+    CanarySpec,
+    Check,
+    CustomCheck,
+    ErrorRateCheck,
+    EscalationRateCheck,
+    FeedbackScoreCheck,
+    LatencyCheck,
+    ShadowAgreementCheck,
+)
 from hybridroute_operator.api.constants import MAX_VERSION_NAME, ROUTER_PORT
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Quantity = Annotated[
     int | str,
     Field(
@@ -61,26 +97,6 @@ URL_CREDENTIALS = (
     "endpoint.url must not carry credentials (user:password@host): "
     "put the key in a Secret and use apiKeySecretRef"
 )
-
-
-def _cel(rule: str, message: str) -> JsonValue:
-    return {"rule": rule, "message": message}
-
-
-class SpecModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-class SecretKeyRef(SpecModel):
-    """A key of a Secret in the route's namespace. Mounted into the router as a file; its
-    value never appears in the policy ConfigMap."""
-
-    name: str = Field(
-        ..., min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
-    )
-    key: str = Field(..., min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
 
 
 class ModelEndpoint(SpecModel):
@@ -127,22 +143,6 @@ class ModelEndpoint(SpecModel):
         if self.url is None and self.port is None:
             raise ValueError(PORT_REQUIRED)
         return self
-
-
-class PrometheusSpec(SpecModel):
-    """Where the operator reads metrics (load adaptation, canary analysis, savings)."""
-
-    url: str | None = Field(
-        None,
-        max_length=2048,
-        pattern=r"^https?://[^\s/]+(/.*)?$",
-        description="Prometheus base URL, e.g. http://prometheus.monitoring:9090; the "
-        "operator's --prometheus-url when unset",
-    )
-    bearer_token_secret_ref: SecretKeyRef | None = Field(
-        None, description="a Secret key holding a bearer token sent with every query"
-    )
-    timeout_seconds: float = Field(5.0, gt=0, le=60, description="per query")
 
 
 class LargeSpec(SpecModel):
@@ -429,442 +429,6 @@ class MonitoringSpec(SpecModel):
     interval: str = Field("30s", pattern=r"^[0-9]+(s|m)$")
 
 
-DURATION = r"^[0-9]+(s|m|h)$"
-STEPS_INCREASING = "canary.stepWeights must be strictly increasing (e.g. [5, 10, 25, 50])"
-LATENCY_BOUND = "canary.checks.p99Latency needs maxSeconds or maxRatioToStable"
-ESCALATION_BOUND = "canary.checks.escalationRate needs max or maxRatioToStable"
-CUSTOM_BOUND = "a custom check needs min or max"
-AGREEMENT_BOUND = "canary.checks.shadowAgreement needs min or minRatioToStable"
-CUSTOM_MIN_LE_MAX = "a custom check's min must be <= its max"
-CUSTOM_NAMES_UNIQUE = "canary.checks.custom names must be unique"
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds of a duration such as ``30s``, ``5m`` or ``1h`` (the ``DURATION`` pattern)."""
-    return float(text[:-1]) * {"s": 1, "m": 60, "h": 3600}[text[-1]]
-
-
-class Check(SpecModel):
-    dry_run: bool = Field(
-        False,
-        description="evaluate and report in status, but never fail the canary on it",
-    )
-
-
-class ShadowAgreementCheck(Check):
-    """Share of the candidate's shadow comparisons with the large model that agree
-    (``hybridroute_shadow_comparisons_total``, outcomes agree / agree+disagree): relative
-    to the stable version's share over the same window (the default: a student agrees
-    with the large model only as often as the stable one does), an absolute floor, or
-    both. Relative: the candidate fails when its share is below ``minRatioToStable`` x
-    the stable's by more than the sampling noise of both counts at ``confidence``."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel("has(self.min) || has(self.minRatioToStable)", AGREEMENT_BOUND)
-            ]
-        }
-    )
-
-    min: float | None = Field(
-        None, ge=0.0, le=1.0, description="absolute floor of the candidate's agreement"
-    )
-    min_ratio_to_stable: float | None = Field(
-        None,
-        gt=0.0,
-        le=10.0,
-        description="the candidate's agreement must reach this times the stable version's "
-        "(both counted over the same window)",
-    )
-    confidence: float = Field(
-        0.95,
-        ge=0.5,
-        lt=1.0,
-        description="minRatioToStable fails only when the shortfall is beyond sampling noise "
-        "at this one-sided confidence (0.5: no allowance for noise)",
-    )
-    min_comparisons: int = Field(
-        10,
-        ge=1,
-        le=1_000_000,
-        description="fewer comparisons in the window (of the candidate, or of the stable "
-        "version for minRatioToStable): inconclusive",
-    )
-
-    @model_validator(mode="after")
-    def _bounded(self) -> ShadowAgreementCheck:
-        if self.min is None and self.min_ratio_to_stable is None:
-            raise ValueError(AGREEMENT_BOUND)
-        return self
-
-
-class ErrorRateCheck(Check):
-    """Share of the candidate's upstream calls that failed (timeout, connect, closed,
-    protocol, HTTP 5xx), from ``hybridroute_upstream_duration_seconds_count``."""
-
-    max: float = Field(0.05, ge=0.0, le=1.0)
-
-
-class LatencyCheck(Check):
-    """p99 of the candidate's successful upstream calls: an absolute bound, a bound
-    relative to the stable version's p99 over the same window, or both."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel("has(self.maxSeconds) || has(self.maxRatioToStable)", LATENCY_BOUND)
-            ]
-        }
-    )
-
-    max_seconds: float | None = Field(None, gt=0, le=3600)
-    max_ratio_to_stable: float | None = Field(None, gt=0, le=100)
-
-    @model_validator(mode="after")
-    def _bounded(self) -> LatencyCheck:
-        if self.max_seconds is None and self.max_ratio_to_stable is None:
-            raise ValueError(LATENCY_BOUND)
-        return self
-
-
-class EscalationRateCheck(Check):
-    """Cascade escalations per candidate call (needs policy.confidence): an absolute
-    bound, a bound relative to the stable version's rate, or both."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel("has(self.max) || has(self.maxRatioToStable)", ESCALATION_BOUND)
-            ]
-        }
-    )
-
-    max: float | None = Field(None, ge=0.0, le=1.0)
-    max_ratio_to_stable: float | None = Field(None, gt=0, le=100)
-
-    @model_validator(mode="after")
-    def _bounded(self) -> EscalationRateCheck:
-        if self.max is None and self.max_ratio_to_stable is None:
-            raise ValueError(ESCALATION_BOUND)
-        return self
-
-
-class FeedbackScoreCheck(Check):
-    """Mean user feedback score (POST /v1/feedback) of the candidate's answers relative
-    to the stable version's; inconclusive while either has fewer than ``minSamples``."""
-
-    min_ratio_to_stable: float = Field(0.95, gt=0, le=10)
-    min_samples: int = Field(5, ge=1, le=1_000_000)
-
-
-class CustomCheck(Check):
-    """A PromQL query giving one number, with placeholders ``{route}``, ``{namespace}``,
-    ``{version}`` (the candidate), ``{stable}`` and ``{window}`` (e.g. ``120s``, the time
-    since the step began). No series is inconclusive, never a pass."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel("has(self.min) || has(self.max)", CUSTOM_BOUND),
-                _cel("!has(self.min) || !has(self.max) || self.min <= self.max", CUSTOM_MIN_LE_MAX),
-            ]
-        }
-    )
-
-    name: str = Field(..., min_length=1, max_length=63, pattern=DNS_LABEL)
-    query: str = Field(..., min_length=1, max_length=4096)
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="after")
-    def _bounded(self) -> CustomCheck:
-        if self.min is None and self.max is None:
-            raise ValueError(CUSTOM_BOUND)
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(CUSTOM_MIN_LE_MAX)
-        return self
-
-
-class CanaryChecks(SpecModel):
-    """What a step must show to advance. Unset checks are not run; every check's query
-    runs once per interval over the window since the step began."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel(
-                    "!has(self.custom) || "
-                    "self.custom.all(c, self.custom.exists_one(d, d.name == c.name))",
-                    CUSTOM_NAMES_UNIQUE,
-                )
-            ]
-        }
-    )
-
-    shadow_agreement: ShadowAgreementCheck | None = ShadowAgreementCheck(
-        min_ratio_to_stable=0.9  # relative: a student's agreement depends on the task
-    )
-    error_rate: ErrorRateCheck | None = ErrorRateCheck()
-    p99_latency: LatencyCheck | None = None  # a p99 of a 5% step is noisy: opt in
-    escalation_rate: EscalationRateCheck | None = None
-    feedback_score: FeedbackScoreCheck | None = None
-    custom: list[CustomCheck] = Field(default_factory=list, max_length=16)
-
-    @model_validator(mode="after")
-    def _names_unique(self) -> CanaryChecks:
-        names = [c.name for c in self.custom]
-        if len(set(names)) != len(names):
-            raise ValueError(CUSTOM_NAMES_UNIQUE)
-        return self
-
-
-class CanarySpec(SpecModel):
-    """Progressive delivery of small-model versions: a new version (discovered, or added
-    to small.versions) gets ``stepWeights`` of the small traffic in turn, each step
-    analysed every ``interval``; it is promoted after the last step or rolled back after
-    ``failureLimit`` failed analyses. Manual control: ``paused``, and the annotations
-    ``canary.inferensys.io/promote``, ``/abort`` and ``/retry`` (docs/canary.md)."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel(
-                    "!has(self.stepWeights) || (self.stepWeights.isSorted() && "
-                    "self.stepWeights.all(w, self.stepWeights.exists_one(x, x == w)))",
-                    STEPS_INCREASING,
-                )
-            ]
-        }
-    )
-
-    interval: str = Field("1m", pattern=DURATION, description="time between analyses, e.g. 30s, 1m")
-    step_weights: list[Annotated[int, Field(ge=1, le=100)]] = Field(
-        [5, 10, 25, 50],  # a literal (copied per instance) so the CRD carries the default
-        min_length=1,
-        max_length=20,
-        description="the candidate's percent of small traffic at each step, increasing; "
-        "after the last one it is promoted to 100",
-    )
-    min_requests: int = Field(
-        50,
-        ge=0,
-        le=10_000_000,
-        description="candidate calls a step needs before its analysis counts; fewer is "
-        "inconclusive",
-    )
-    failure_limit: int = Field(
-        3, ge=1, le=100, description="failed analyses in one rollout that roll it back"
-    )
-    inconclusive_limit: int | None = Field(
-        None,
-        ge=1,
-        le=10_000,
-        description="consecutive inconclusive analyses that pause the rollout for a "
-        "person; unset: keep waiting for data",
-    )
-    analysis_shadow_percent: float = Field(
-        25.0,
-        ge=0.0,
-        le=100.0,
-        description="shadow share of the candidate's answers while it is analysed (the "
-        "policy's shadow.percent applies to the other versions)",
-    )
-    keep_previous_for: str = Field(
-        "1h",
-        pattern=DURATION,
-        description="after a promotion the old stable version stays in the policy at "
-        "weight 0 this long (a manual rollback is then instant)",
-    )
-    paused: bool = Field(False, description="hold the rollout at its current step; analyses stop")
-    prometheus: PrometheusSpec | None = None
-    namespace_label: str = Field(
-        "namespace",
-        max_length=128,
-        pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$",
-        description="the label Prometheus puts the router pods' namespace in (a "
-        "ServiceMonitor's scrape sets namespace); the built-in checks match it. Empty: "
-        "match the route label only",
-    )
-    checks: CanaryChecks = CanaryChecks()
-
-    @field_validator("step_weights")
-    @classmethod
-    def _increasing(cls, steps: list[int]) -> list[int]:
-        if any(b <= a for a, b in itertools.pairwise(steps)):
-            raise ValueError(STEPS_INCREASING)
-        return steps
-
-
-ADAPT_MIN_LE_MAX = "adaptation.threshold.min must be <= adaptation.threshold.max"
-ADAPT_BASELINE_IN_BOUNDS = (
-    "policy.complexity.threshold (the baseline) must lie within adaptation.threshold min..max"
-)
-ADAPT_NEEDS_INPUT = (
-    "adaptation needs at least one of signals.queueDepth, signals.kvCache, "
-    "signals.p99Latency, signals.errorRate or budget"
-)
-BUDGET_NEEDS_LIMIT = "adaptation.budget needs maxCostPerHour or maxLargeShare"
-QUERY_FIELD = Field(
-    None,
-    min_length=1,
-    max_length=4096,
-    description="PromQL giving one number; placeholders {route}, {namespace}, {version} "
-    "(large), {large_model}, {window} are filled in. The vLLM default when unset",
-)
-
-
-class SignalSpec(SpecModel):
-    """One load signal: a PromQL query giving one number, and the value it should stay
-    under. Pressure is value / target; above 1 the threshold rises."""
-
-    target: float = Field(..., gt=0, le=1e9, description="keep the reading at or under this")
-    query: str | None = QUERY_FIELD
-
-
-class SignalsSpec(SpecModel):
-    """The large model's load signals; a signal is watched when it is set."""
-
-    queue_depth: SignalSpec | None = Field(
-        None,
-        description="requests waiting at the large model (vLLM "
-        "vllm:num_requests_waiting, summed over its replicas)",
-    )
-    kv_cache: SignalSpec | None = Field(
-        None,
-        description="KV-cache use of the large model, 0-1 (vllm:kv_cache_usage_perc or "
-        "vllm:gpu_cache_usage_perc, the highest replica)",
-    )
-    p99_latency: SignalSpec | None = Field(
-        None,
-        description="p99 seconds of the large model as the router sees it "
-        "(hybridroute_upstream_duration_seconds): target is the SLO",
-    )
-    error_rate: SignalSpec | None = Field(
-        None,
-        description="share of the router's calls to the large model that failed, 0-1",
-    )
-
-
-class ThresholdBoundsSpec(SpecModel):
-    """How far and how fast the controller may move the complexity threshold."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel("!has(self.min) || !has(self.max) || self.min <= self.max", ADAPT_MIN_LE_MAX)
-            ]
-        }
-    )
-
-    min: float = Field(0.0, ge=0.0, le=1.0, description="lowest effective threshold")
-    max: float = Field(0.9, ge=0.0, le=1.0, description="highest effective threshold")
-    max_step: float = Field(
-        0.05, gt=0.0, le=1.0, description="largest change of the threshold per evaluation"
-    )
-    cooldown: str = Field(
-        "2m",
-        pattern=DURATION,
-        description="after a change, no step back toward the baseline for this long "
-        "(steps relieving pressure are never delayed)",
-    )
-    hysteresis: float = Field(
-        0.1,
-        ge=0.0,
-        lt=1.0,
-        description="pressure counts as cleared only under (1 - hysteresis) x target; in "
-        "between the threshold holds",
-    )
-
-    @model_validator(mode="after")
-    def _min_le_max(self) -> ThresholdBoundsSpec:
-        if self.min > self.max:
-            raise ValueError(ADAPT_MIN_LE_MAX)
-        return self
-
-
-class BudgetSpec(SpecModel):
-    """A spending limit: the threshold rises until the burn is under it."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel("has(self.maxCostPerHour) || has(self.maxLargeShare)", BUDGET_NEEDS_LIMIT)
-            ]
-        }
-    )
-
-    max_cost_per_hour: float | None = Field(
-        None,
-        gt=0,
-        le=1e9,
-        description="USD per hour, from the router's hybridroute_cost_usd_total",
-    )
-    max_large_share: float | None = Field(
-        None, gt=0.0, le=1.0, description="largest share of requests answered by the large model"
-    )
-    window: str = Field("15m", pattern=DURATION, description="the rate() window of the burn")
-    cost_query: str | None = QUERY_FIELD
-    large_share_query: str | None = QUERY_FIELD
-
-    @model_validator(mode="after")
-    def _has_limit(self) -> BudgetSpec:
-        if self.max_cost_per_hour is None and self.max_large_share is None:
-            raise ValueError(BUDGET_NEEDS_LIMIT)
-        return self
-
-
-class AdaptationSpec(SpecModel):
-    """Load adaptation: every ``interval`` the operator reads the signals from
-    Prometheus and moves the complexity threshold within ``threshold`` bounds (higher:
-    more traffic to the small model), back to the baseline
-    (``policy.complexity.threshold``) when the pressure clears (docs/adaptation.md).
-    Tiers whose rule is ``large`` are never affected: the threshold does not apply to
-    them."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel(
-                    "has(self.budget) || (has(self.signals) && (has(self.signals.queueDepth) "
-                    "|| has(self.signals.kvCache) || has(self.signals.p99Latency) "
-                    "|| has(self.signals.errorRate)))",
-                    ADAPT_NEEDS_INPUT,
-                )
-            ]
-        }
-    )
-
-    prometheus: PrometheusSpec | None = Field(
-        None, description="where to query; the operator's --prometheus-url when unset"
-    )
-    interval: str = Field("30s", pattern=DURATION, description="time between evaluations")
-    window: str = Field(
-        "2m",
-        pattern=DURATION,
-        description="the rate() window of the default latency and error-rate queries ({window})",
-    )
-    namespace_label: str = Field(
-        "namespace",
-        max_length=128,
-        pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$",
-        description="the label Prometheus puts the router pods' namespace in (a "
-        "ServiceMonitor's scrape sets namespace); the default router queries match it. "
-        "Empty: match the route label only",
-    )
-    threshold: ThresholdBoundsSpec = ThresholdBoundsSpec()
-    signals: SignalsSpec = SignalsSpec()
-    budget: BudgetSpec | None = None
-
-    @model_validator(mode="after")
-    def _has_input(self) -> AdaptationSpec:
-        s = self.signals
-        watched = [s.queue_depth, s.kv_cache, s.p99_latency, s.error_rate]
-        if self.budget is None and all(x is None for x in watched):
-            raise ValueError(ADAPT_NEEDS_INPUT)
-        return self
-
-
 class HybridRouteSpec(SpecModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -919,3 +483,67 @@ def parse_spec(raw: Mapping[str, Any]) -> HybridRouteSpec:
         return HybridRouteSpec.model_validate(dict(raw))
     except ValidationError as exc:
         raise SpecError(describe_validation_error(exc)) from exc
+
+
+__all__ = [
+    "ADAPT_BASELINE_IN_BOUNDS",
+    "ADAPT_MIN_LE_MAX",
+    "ADAPT_NEEDS_INPUT",
+    "ADMIN_PORT_DISTINCT",
+    "AGREEMENT_BOUND",
+    "ARTIFACT_NEEDS_SCORER",
+    "BUDGET_NEEDS_LIMIT",
+    "CONFIGMAP_NAME",
+    "CUSTOM_BOUND",
+    "CUSTOM_MIN_LE_MAX",
+    "CUSTOM_NAMES_UNIQUE",
+    "DEFAULT_ROUTER_IMAGE",
+    "DNS_LABEL",
+    "DURATION",
+    "ESCALATION_BOUND",
+    "EXACTLY_ONE_TARGET",
+    "LATENCY_BOUND",
+    "MIN_LE_MAX",
+    "ONE_ARTIFACT_SOURCE",
+    "ONE_EXAMPLES_SOURCE",
+    "PORT_REQUIRED",
+    "QUERY_FIELD",
+    "STEPS_INCREASING",
+    "URL_CREDENTIALS",
+    "AdaptationSpec",
+    "Autoscaling",
+    "BudgetSpec",
+    "CanaryChecks",
+    "CanarySpec",
+    "Check",
+    "ComplexitySpec",
+    "CustomCheck",
+    "DiscoverySpec",
+    "ErrorRateCheck",
+    "EscalationRateCheck",
+    "FeedbackScoreCheck",
+    "HybridRouteSpec",
+    "LargeSpec",
+    "LatencyCheck",
+    "ModelEndpoint",
+    "MonitoringSpec",
+    "PolicySpec",
+    "PrometheusSpec",
+    "ResourceList",
+    "Resources",
+    "RouterSpec",
+    "SecretKeyRef",
+    "ShadowAgreementCheck",
+    "SignalSpec",
+    "SignalsSpec",
+    "SimilaritySpec",
+    "SmallSpec",
+    "SmallVersionSpec",
+    "SpecError",
+    "SpecModel",
+    "ThresholdBoundsSpec",
+    "TracingSpec",
+    "describe_validation_error",
+    "duration_seconds",
+    "parse_spec",
+]
