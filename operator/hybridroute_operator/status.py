@@ -180,11 +180,13 @@ def make_conditions(
     now: str,
     previous: Sequence[Condition],
 ) -> list[Condition]:
-    """Ready, Reconciled and Degraded; conditions of other types (written by other
-    controllers, e.g. the canary) are kept as they are."""
+    """Ready, Reconciled and Degraded, and kstatus' Reconciling and Stalled (so Flux's
+    default health check reads a HybridRoute right); conditions of other types (the
+    control loops') are kept as they are."""
     before = {c.get("type", ""): c for c in previous}
     ok, reason, message = _ready(spec, observed, outcome)
     degraded = list(problems)
+    stalled = outcome.kind in ("invalid", "blocked")  # waits for a person, not for time
     ours = [
         condition("Ready", ok, reason, message, generation, now, before),
         condition(
@@ -203,6 +205,24 @@ def make_conditions(
             "; ".join(p.message for p in degraded)
             if degraded
             else "every model target has ready endpoints",
+            generation,
+            now,
+            before,
+        ),
+        condition(
+            "Stalled",
+            stalled,
+            outcome.reason if stalled else "NotStalled",
+            outcome.message if stalled else "nothing blocks the reconcile",
+            generation,
+            now,
+            before,
+        ),
+        condition(
+            "Reconciling",
+            not ok and not stalled,
+            reason if not ok and not stalled else "Settled",
+            message if not ok and not stalled else "nothing left to wait for",
             generation,
             now,
             before,

@@ -196,3 +196,40 @@ def test_endpoint_health_counts_ready_endpoints_over_slices() -> None:
         {"endpoints": None},
     ]
     assert endpoint_health(slices) == EndpointHealth(ready=2, total=3)
+
+
+@pytest.mark.parametrize(
+    ("obs", "outcome", "reconciling", "stalled"),
+    [
+        (observed(), APPLIED, ("False", "Settled"), ("False", "NotStalled")),
+        (
+            observed(large=EndpointHealth(0, 1)),
+            APPLIED,
+            ("True", "LargeModelNotReady"),
+            ("False", "NotStalled"),
+        ),
+        (
+            observed(),
+            Outcome("blocked", "ServiceNotFound", "large model: Service 'x' does not exist"),
+            ("False", "Settled"),
+            ("True", "ServiceNotFound"),
+        ),
+        (
+            Observed(),
+            Outcome("invalid", "InvalidSpec", "spec.small: field required"),
+            ("False", "Settled"),
+            ("True", "InvalidSpec"),
+        ),
+    ],
+)
+def test_kstatus_conditions_say_whether_to_wait_or_give_up(
+    obs: Observed,
+    outcome: Outcome,
+    reconciling: tuple[str, str],
+    stalled: tuple[str, str],
+) -> None:
+    """Flux's default health check (kstatus) waits while Reconciling is True and fails on
+    Stalled: a route still coming up is Reconciling, one blocked on a person is Stalled."""
+    found = conditions(status_for(obs, outcome))
+    assert found["Reconciling"] == reconciling
+    assert found["Stalled"] == stalled
