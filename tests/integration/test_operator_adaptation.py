@@ -165,6 +165,10 @@ def test_contradictory_bounds_are_rejected_by_the_api_server(
         ({"threshold": {"min": 0.4, "max": 0.9}}, "(the baseline) must lie within adaptation"),
         ({"signals": {}}, "adaptation needs at least one of signals.queueDepth"),
         ({"budget": {"window": "5m"}}, "adaptation.budget needs maxCostPerHour or maxLargeShare"),
+        (
+            {"prometheus": {"url": "http://admin:pw@prometheus:9090"}},
+            "prometheus.url must not carry credentials",
+        ),
     ]
     for change, message in cases:
         adaptation = {"signals": {"queueDepth": {"target": 4}}, **change}

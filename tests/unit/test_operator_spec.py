@@ -71,3 +71,25 @@ def test_an_at_sign_in_the_url_path_is_not_taken_for_credentials() -> None:
     spec = example_spec()
     spec["large"]["endpoint"] = {"url": "https://api.example.com/v1/@team"}
     assert HybridRouteSpec.model_validate(spec).large.endpoint.url is not None
+
+
+def test_a_prometheus_url_with_credentials_is_refused_with_the_secret_way_out() -> None:
+    spec = example_spec()
+    spec["adaptation"] = {
+        "prometheus": {"url": "http://admin:hunter2@prometheus.monitoring:9090"},
+        "signals": {"queueDepth": {"target": 5}},
+    }
+    with pytest.raises(SpecError, match="bearerTokenSecretRef"):
+        parse_spec(spec)
+    spec["adaptation"]["prometheus"]["url"] = "http://prometheus.monitoring:9090/@team"
+    assert parse_spec(spec).adaptation is not None
+
+
+def test_the_crd_refuses_prometheus_credentials_too() -> None:
+    crd = yaml.safe_load((EXAMPLE.parents[2] / "crds/hybridroute.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    for section in ("adaptation", "canary"):
+        rules = spec["properties"][section]["properties"]["prometheus"]["x-kubernetes-validations"]
+        assert [r["message"].split(" (")[0] for r in rules] == [
+            "prometheus.url must not carry credentials"
+        ], section

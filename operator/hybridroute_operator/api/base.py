@@ -3,7 +3,7 @@ Secret references, Prometheus settings and durations."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -30,8 +30,25 @@ class SecretKeyRef(SpecModel):
     key: str = Field(..., min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
 
 
+PROMETHEUS_URL_CREDENTIALS = (
+    "prometheus.url must not carry credentials (user:password@host): it appears in status "
+    "messages and logs; put a token in a Secret and use bearerTokenSecretRef"
+)
+
+
 class PrometheusSpec(SpecModel):
     """Where the operator reads metrics (load adaptation, canary analysis, savings)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.url) || !self.url.matches('^[^:]*://[^/]*@')",
+                    PROMETHEUS_URL_CREDENTIALS,
+                )
+            ]
+        }
+    )
 
     url: str | None = Field(
         None,
@@ -44,6 +61,13 @@ class PrometheusSpec(SpecModel):
         None, description="a Secret key holding a bearer token sent with every query"
     )
     timeout_seconds: float = Field(5.0, gt=0, le=60, description="per query")
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        if url is not None and "@" in url.partition("://")[2].partition("/")[0]:
+            raise ValueError(PROMETHEUS_URL_CREDENTIALS)
+        return url
 
 
 def duration_seconds(text: str) -> float:
