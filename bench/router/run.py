@@ -3,6 +3,10 @@ through LiteLLM's proxy, side by side, driven by wrk. See bench/router/README.md
 
     .venv/bin/python bench/router/run.py --doc docs/benchmarks.md
 
+With ``--baseline REV`` the router as it was at git revision REV (``router-sidecar/``
+extracted with ``git archive``, put in front on PYTHONPATH) runs as one more arm,
+``router@REV``, alternating with the current router in the same run: before/after.
+
 Core 0: wrk and the fake upstream. Core 1: the system under test (router or LiteLLM),
 alone; the SUT that is not being measured is paused (SIGSTOP) so it cannot take CPU.
 """
@@ -27,10 +31,13 @@ import procs
 from procs import Server
 from wrkstats import (
     RunRecord,
+    added_per_run,
     bucket_quantile,
     check_targets,
     parse_histogram_buckets,
     parse_wrk_output,
+    render_added_runs,
+    render_before_after,
     render_checks,
     render_own_overhead,
     render_ratios,
@@ -81,6 +88,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--router-arg", action="append", default=[], help="extra router CLI argument")
     p.add_argument("--workdir", type=Path, help="logs and rendered configs (default: a temp dir)")
     p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the router of git revision REV (arm router@REV) beside the current one",
+    )
+    p.add_argument(
         "--nice",
         type=int,
         default=0,
@@ -113,15 +125,63 @@ def start_upstream(ln: Launch) -> tuple[Server, str]:
     return server, url
 
 
-def start_router(ln: Launch, upstream_port: int, extra: list[str]) -> Arm:
+def is_router(name: str) -> bool:
+    return name == "router" or name.startswith("router@")
+
+
+def extract_baseline(rev: str, work: Path) -> Path:
+    """``router-sidecar/`` of git revision rev, extracted into work; returns the folder to
+    put first on PYTHONPATH (it holds hybridroute_router and hybridroute_policy)."""
+    dest = work / f"baseline-{rev}"
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "router-sidecar/"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / "router-sidecar"
+
+
+def short_rev(rev: str) -> str:
+    git = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if git.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: not a commit ({git.stderr.strip()})")
+    return git.stdout.strip()
+
+
+def router_env(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    """The router's environment: with src, that source tree in front on PYTHONPATH (the
+    project's editable install is found after PYTHONPATH), checked before use."""
+    if src is None:
+        return env
+    out = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))}
+    probe = "import hybridroute_router, hybridroute_policy as p; print(hybridroute_router.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", probe], env=out, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not where.startswith(str(src)):
+        raise RuntimeError(f"baseline router imported from {where}, not from {src}")
+    return out
+
+
+def start_router(
+    ln: Launch, upstream_port: int, extra: list[str], name: str = "router", src: Path | None = None
+) -> Arm:
+    """The router (with src: the one in that source tree) in front of the upstream."""
     exe = Path(sys.executable).parent / "hybridroute-router"
     policy = render_template(HERE / "policy.yaml", ln.work / "policy.yaml", upstream_port)
     port = procs.free_port()
     cmd = [str(exe), "--policy", str(policy), "--host", "127.0.0.1", "--port", str(port), *extra]
-    server = procs.start("router", cmd, SUT_CPU, ln.work / "router.log", ln.env, ln.nice)
+    log = ln.work / f"{name.replace('@', '-')}.log"
+    server = procs.start(name, cmd, SUT_CPU, log, router_env(ln.env, src), ln.nice)
     url = f"http://127.0.0.1:{port}"
     procs.wait_http_ok(server, f"{url}/readyz", 60)
-    return Arm("router", url, server)
+    return Arm(name, url, server)
 
 
 def start_litellm(ln: Launch, upstream_port: int, venv: Path) -> Arm:
@@ -154,8 +214,8 @@ def sanity_check(arm: Arm, api_key: str) -> None:
     lower = {k.lower(): v for k, v in headers.items()}
     if status != 200 or "choices" not in body:
         raise RuntimeError(f"{arm.name}: HTTP {status} {body}\n{arm.server.log_tail()}")
-    if arm.name == "router" and "x-hybridroute-model" not in lower:
-        raise RuntimeError(f"router answered without x-hybridroute-model: {headers}")
+    if is_router(arm.name) and "x-hybridroute-model" not in lower:
+        raise RuntimeError(f"{arm.name} answered without x-hybridroute-model: {headers}")
     print(f"  {arm.name}: 200 OK", flush=True)
 
 
@@ -179,7 +239,7 @@ def wrk(url: str, conns: int, seconds: int, ln: Launch) -> str:
 
 def overhead_buckets(arm: Arm) -> dict[float, float]:
     """The router's own overhead histogram (empty for the other arms)."""
-    if arm.name != "router":
+    if not is_router(arm.name):
         return {}
     return parse_histogram_buckets(procs.get_text(f"{arm.base_url}/metrics"), OVERHEAD_METRIC)
 
@@ -204,9 +264,10 @@ def measure(
     if result.concurrency > conns * 1.1:
         print(f"  warning: latencies break Little's law ({result.concurrency:.1f} in flight)")
     print(
-        f"  c={conns:<3} run {rep + 1} {arm.name:<8} {result.requests_per_second:9,.0f} req/s"
+        f"  c={conns:<3} run {rep + 1} {arm.name:<14} {result.requests_per_second:9,.0f} req/s"
         f"  p50 {result.p50_us / 1000:7.2f} ms  p99 {result.p99_us / 1000:7.2f} ms"
-        f"  cpu {rec.cpu_ms_per_request:.3f} ms/req  errors {result.errors}",
+        f"  cpu {rec.cpu_ms_per_request:.3f} ms/req  errors {result.errors}"
+        f"  load {Path('/proc/loadavg').read_text().split()[0]}",
         flush=True,
     )
     return rec, own
@@ -228,6 +289,13 @@ def versions(litellm_venv: Path | None) -> dict[str, str]:
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
     out["commit"] = git.stdout.strip() or "unknown"
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "router-sidecar/"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if dirty:  # the router arm runs the working tree: say when it is not the commit
+        out["commit"] += " (router-sidecar/ with uncommitted changes)"
     if litellm_venv is not None:
         v = subprocess.run(
             [
@@ -242,7 +310,7 @@ def versions(litellm_venv: Path | None) -> dict[str, str]:
     return out
 
 
-Own = dict[int, list[tuple[float | None, float | None]]]
+Own = dict[str, dict[int, list[tuple[float | None, float | None]]]]
 
 
 def report(
@@ -251,6 +319,7 @@ def report(
     meta: dict[str, str],
     args: argparse.Namespace,
     loads: tuple[str, str],
+    labels: dict[str, str],
 ) -> str:
     sums = summarize(records)
     when = meta["date"]
@@ -262,7 +331,7 @@ def report(
         "arm and connection count; medians of the runs, errors summed over them"
         + (f"; every process at nice {args.nice}." if args.nice else "."),
         "",
-        render_table(sums, LABELS),
+        render_table(sums, labels),
         "Ratios (from the medians; added latency is the arm's minus the direct arm's):",
         "",
         render_ratios(sums, "direct", "router", "litellm"),
@@ -270,13 +339,28 @@ def report(
         "",
         render_checks(check_targets(sums, "direct", "router", "litellm")),
     ]
-    if own:
+    if any(r.arm == "direct" and r.connections == 1 for r in records):
         lines += [
-            "The router's own view of the time it adds (`hybridroute_router_overhead_seconds`, "
-            "request time minus upstream time, scraped before and after each run; bucket "
-            "upper bounds):",
+            "Added latency at 1 connection, run by run (each run's percentile minus the "
+            "direct arm's in the same round):",
             "",
-            render_own_overhead(own),
+            render_added_runs(added_per_run(records, "direct"), labels),
+        ]
+    if args.baseline:
+        old = f"router@{args.baseline_short}"
+        lines += [
+            f"Before/after: the current router (new) beside the router of {old[7:]} (old), "
+            "medians of the same alternating runs:",
+            "",
+            render_before_after(sums, "router", old),
+        ]
+    for name, runs in own.items():
+        lines += [
+            f"{labels.get(name, name)}: its own view of the time it adds "
+            "(`hybridroute_router_overhead_seconds`, request time minus upstream time, scraped "
+            "before and after each run; bucket upper bounds):",
+            "",
+            render_own_overhead(runs),
         ]
     return "\n".join(lines)
 
@@ -289,6 +373,10 @@ def start_arms(names: list[str], ln: Launch, args: argparse.Namespace) -> tuple[
         "router": lambda: start_router(ln, port, args.router_arg),
         "litellm": lambda: start_litellm(ln, port, args.litellm_venv),
     }
+    if args.baseline:
+        name = f"router@{args.baseline_short}"
+        src = extract_baseline(args.baseline, ln.work)
+        starters[name] = lambda: start_router(ln, port, args.router_arg, name, src)
     arms: list[Arm] = []
     try:
         for name in names:
@@ -307,6 +395,15 @@ def run(args: argparse.Namespace, work: Path) -> str:
     unknown = set(names) - set(LABELS)
     if unknown:
         raise SystemExit(f"unknown arms: {sorted(unknown)}")
+    labels = dict(LABELS)
+    if args.baseline:
+        args.baseline_short = short_rev(args.baseline)
+        old = f"router@{args.baseline_short}"
+        at = names.index("router") + 1 if "router" in names else len(names)
+        names.insert(at, old)  # alternates with the others like any arm
+        labels = {k: v for k, v in LABELS.items() if k != "litellm"}
+        labels[old] = f"HybridRoute router at {args.baseline_short} (baseline)"
+        labels["litellm"] = LABELS["litellm"]
     if shutil.which("wrk") is None or (os.cpu_count() or 1) < 2:
         raise SystemExit("needs wrk on PATH (apt-get install wrk) and at least 2 cores")
     api_key = "sk-" + secrets.token_hex(32)  # LiteLLM refuses to start without a strong key
@@ -333,8 +430,8 @@ def run(args: argparse.Namespace, work: Path) -> str:
         for c, rep, name in schedule(conns, args.runs, names):
             rec, overhead = measure(by_name[name], arms, c, rep, args, ln)
             records.append(rec)
-            if name == "router":
-                own.setdefault(c, []).append(overhead)
+            if is_router(name):
+                own.setdefault(name, {}).setdefault(c, []).append(overhead)
         load_after = Path("/proc/loadavg").read_text().split()[0]
     finally:
         for arm in arms:
@@ -350,13 +447,15 @@ def run(args: argparse.Namespace, work: Path) -> str:
                 {
                     "meta": meta,
                     "runs": [r.to_json() for r in records],
-                    "router_overhead_p50_p99_seconds": {str(c): v for c, v in own.items()},
+                    "router_overhead_p50_p99_seconds": {
+                        name: {str(c): v for c, v in runs.items()} for name, runs in own.items()
+                    },
                 },
                 indent=1,
             )
             + "\n"
         )
-    return report(records, own, meta, args, (load_before, load_after))
+    return report(records, own, meta, args, (load_before, load_after), labels)
 
 
 def main(argv: list[str] | None = None) -> None:

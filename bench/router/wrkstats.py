@@ -397,3 +397,86 @@ def render_own_overhead(runs: dict[int, list[tuple[float | None, float | None]]]
             cells.append(_bound_ms(statistics.median_low(values)) if values else "-")
         rows.append(f"| {conns} | {cells[0]} | {cells[1]} |\n")
     return head + "".join(rows)
+
+
+def render_before_after(summaries: Sequence[ArmSummary], new: str, old: str) -> str:
+    """The current router beside a baseline router measured in the same run: CPU ms per
+    request, req/s, p50 and p99 (medians over runs) and the ratios new/old, per
+    connection count. Below 1.0x is better for CPU and latency, above for req/s."""
+    head = (
+        "| connections | CPU ms/req new / old | ratio | req/s new / old | ratio "
+        "| p50 ms new / old | ratio | p99 ms new / old | ratio |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    rows = []
+    for conns in sorted({s.connections for s in summaries}):
+        n, o = _find(summaries, conns, new), _find(summaries, conns, old)
+        if n is None or o is None:
+            continue
+
+        def pair(attr: str, fmt: str, n: ArmSummary = n, o: ArmSummary = o) -> str:
+            a, b = getattr(n, attr), getattr(o, attr)
+            ratio = f"{a / b:.2f}x" if b > 0 else "-"
+            return f"{a:{fmt}} / {b:{fmt}} | {ratio}"
+
+        rows.append(
+            f"| {conns} | {pair('cpu_ms_per_request', '.3f')} | "
+            f"{pair('requests_per_second', ',.0f')} | {pair('p50_ms', '.2f')} | "
+            f"{pair('p99_ms', '.2f')} |\n"
+        )
+    return head + "".join(rows)
+
+
+@dataclass(frozen=True)
+class AddedRun:
+    """One round's latency added by an arm over the direct arm of the same round."""
+
+    arm: str
+    connections: int
+    rep: int
+    added_p50_ms: float
+    added_p99_ms: float
+
+
+def added_per_run(records: Iterable[RunRecord], direct: str) -> list[AddedRun]:
+    """Per round (same connection count and rep): each arm's p50/p99 minus the direct
+    arm's, so the worst run is visible next to the median."""
+    recs = list(records)
+    base = {(r.connections, r.rep): r for r in recs if r.arm == direct}
+    out = []
+    for r in recs:
+        d = base.get((r.connections, r.rep))
+        if r.arm == direct or d is None:
+            continue
+        out.append(
+            AddedRun(
+                r.arm,
+                r.connections,
+                r.rep,
+                (r.result.p50_us - d.result.p50_us) / 1000.0,
+                (r.result.p99_us - d.result.p99_us) / 1000.0,
+            )
+        )
+    return out
+
+
+def render_added_runs(runs: Sequence[AddedRun], labels: dict[str, str], conns: int = 1) -> str:
+    """Added p50/p99 of every run at one connection count: each run, the median and the
+    worst (largest) of them per arm."""
+    head = (
+        "| system under test | added p50 ms per run | added p99 ms per run "
+        "| added p99 median | added p99 worst |\n|---|---|---|---:|---:|\n"
+    )
+    rows = []
+    order = {arm: i for i, arm in enumerate(labels)}
+    arms = sorted({r.arm for r in runs if r.connections == conns}, key=lambda a: order.get(a, 99))
+    for arm in arms:
+        mine = sorted((r for r in runs if r.arm == arm and r.connections == conns),
+                      key=lambda r: r.rep)  # fmt: skip
+        p50s = ", ".join(f"{r.added_p50_ms:+.2f}" for r in mine)
+        p99 = [r.added_p99_ms for r in mine]
+        rows.append(
+            f"| {labels.get(arm, arm)} | {p50s} | {', '.join(f'{v:+.2f}' for v in p99)} | "
+            f"{statistics.median(p99):+.2f} | **{max(p99):+.2f}** |\n"
+        )
+    return head + "".join(rows)

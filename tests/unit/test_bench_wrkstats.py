@@ -183,6 +183,29 @@ def test_tables_show_medians_ratios_and_added_latency() -> None:
     assert "| 1 | 25.0x | 20.0x | +0.25 | +1.00 | +9.95 | +29.50 |" in ratios
 
 
+def test_before_after_shows_new_and_old_with_ratios() -> None:
+    records = [
+        ws.RunRecord("router", 1, 0, _result(2000, 200, 800), 0.5),  # 20k req: 0.025 ms
+        ws.RunRecord("router@abc", 1, 0, _result(1000, 400, 1600), 0.5),  # 10k req: 0.05 ms
+    ]
+    table = ws.render_before_after(ws.summarize(records), "router", "router@abc")
+    assert (
+        "| 1 | 0.025 / 0.050 | 0.50x | 2,000 / 1,000 | 2.00x | 0.20 / 0.40 | 0.50x "
+        "| 0.80 / 1.60 | 0.50x |" in table
+    )
+
+
+def test_added_latency_per_run_shows_every_run_its_median_and_the_worst() -> None:
+    records = []
+    for rep, (direct_p99, router_p99) in enumerate([(150, 600), (160, 1260), (140, 560)]):
+        records.append(ws.RunRecord("direct", 1, rep, _result(5000, 50, direct_p99), 1.0))
+        records.append(ws.RunRecord("router", 1, rep, _result(2000, 300, router_p99), 1.0))
+    runs = ws.added_per_run(records, "direct")
+    assert [round(r.added_p99_ms, 2) for r in runs] == [0.45, 1.1, 0.42]
+    table = ws.render_added_runs(runs, {"direct": "upstream", "router": "ours"})
+    assert "| ours | +0.25, +0.25, +0.25 | +0.45, +1.10, +0.42 | +0.45 | **+1.10** |" in table
+
+
 def test_replace_section_keeps_the_rest_of_the_document() -> None:
     doc = "# Benchmarks\n\nintro\n<!-- b -->\nold\n<!-- e -->\n\n## Other\nkept\n"
     out = ws.replace_section(doc, "<!-- b -->", "<!-- e -->", "new table\n")
