@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hybridroute_localstack import ControlPlane, eventually
 from hybridroute_localstack.kubeapi import KubeApi
 from hybridroute_localstack.podrunner import PodRunner
@@ -28,6 +27,7 @@ from hybridroute_localstack.probe import answers, free_port
 from hybridroute_localstack.prometheus import PrometheusServer, stack_scrape_config
 from hybridroute_localstack.replaybook import ReplayBook, default_data_dir
 from hybridroute_localstack.traffic import Traffic
+from hybridroute_policy import parse_policy
 from operator_harness import CRD, OperatorProcess, apply, get_json
 
 REPLAY = "local.hybridroute.dev/replay"
@@ -146,9 +146,11 @@ class CanaryStack:
         return sorted(items, key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["name"]))
 
     def policy(self, name: str) -> dict[str, Any]:
+        """The route's policy as the router reads it, defaults filled in (the ConfigMap
+        holds only values that differ from them)."""
         cm = get_json(self.plane, "configmap", f"{name}-policy", "-n", self.namespace) or {}
-        doc: dict[str, Any] = yaml.safe_load((cm.get("data") or {}).get("policy.yaml") or "{}")
-        return doc
+        text = (cm.get("data") or {}).get("policy.yaml")
+        return parse_policy(text).model_dump(mode="json", by_alias=True) if text else {}
 
     def serve(self, name: str, rate: float = 15.0) -> Traffic:
         """Traffic through the route's router Service once a router pod answers."""

@@ -95,7 +95,13 @@ def build_policy(route: RouteRef, spec: HybridRouteSpec, observed: Observed) -> 
 
 
 def policy_yaml(policy: Policy) -> str:
-    return yaml.safe_dump(policy.model_dump(mode="json", by_alias=True), sort_keys=True)
+    """The policy as the router reads it, holding only values that differ from the policy
+    models' defaults (the router fills those in, so nothing is lost). A field added to the
+    policy later is optional, so the policy of a route that does not use it has no key an
+    older router rejects (its models forbid unknown keys): routers may lag the operator.
+    Defaults are therefore part of the policy contract and must not change."""
+    doc = policy.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return yaml.safe_dump(doc, sort_keys=True)
 
 
 def build_policy_configmap(route: RouteRef, policy: Policy) -> Manifest:

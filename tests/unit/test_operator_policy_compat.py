@@ -1,0 +1,130 @@
+"""The rendered router policy carries only what a route sets, so a router older than the
+operator accepts the policy of a route that uses none of the newer policy fields."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from hybridroute_operator.api import parse_spec
+from hybridroute_operator.observed import LARGE, EndpointHealth, Observed, small_target
+from hybridroute_operator.render import RouteRef, build_policy
+from hybridroute_operator.render.policy import build_policy_configmap
+from hybridroute_policy import parse_policy
+from pydantic import ValidationError
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+OLD_MODELS = Path(__file__).parent / "snapshots" / "policy_models_cff38be.py"
+ROUTE = RouteRef(name="support", namespace="llm", uid="uid-1", generation=1)
+READY = Observed(
+    endpoints={
+        LARGE: EndpointHealth(ready=1, total=1),
+        small_target("v1"): EndpointHealth(ready=1, total=1),
+        small_target("v3"): EndpointHealth(ready=1, total=1),
+        small_target("v4"): EndpointHealth(ready=0, total=1),
+    }
+)
+PLAIN: dict[str, Any] = {
+    "large": {"model": "big", "endpoint": {"selector": {"app": "big"}, "port": 8000}},
+    "small": {
+        "model": "student",
+        "versions": [
+            {"name": "v1", "weight": 100, "endpoint": {"selector": {"app": "s"}, "port": 8000}}
+        ],
+    },
+}
+
+
+def example() -> dict[str, Any]:
+    raw = (ROOT / "examples/02-hybridroute/hybridroute.yaml").read_text(encoding="utf-8")
+    spec: dict[str, Any] = yaml.safe_load(raw)["spec"]
+    return spec
+
+
+def old_models() -> ModuleType:
+    """The policy models of an older router, loaded from their snapshot."""
+    name = "policy_models_cff38be"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, OLD_MODELS)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # pydantic resolves the annotations through it
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def rendered(spec: dict[str, Any]) -> str:
+    cm = build_policy_configmap(ROUTE, build_policy(ROUTE, parse_spec(spec), READY))
+    text: str = cm["data"]["policy.yaml"]
+    return text
+
+
+def leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from leaves(value, f"{path}[{i}]")
+    else:
+        yield path, node
+
+
+@pytest.mark.parametrize("spec", [PLAIN, example()], ids=["plain", "example"])
+def test_policy_of_a_plain_route_has_no_null_and_parses_to_what_was_built(
+    spec: dict[str, Any],
+) -> None:
+    text = rendered(spec)
+    nulls = [path for path, value in leaves(yaml.safe_load(text)) if value is None]
+    assert nulls == []
+    built = build_policy(ROUTE, parse_spec(spec), READY)
+    assert parse_policy(text) == built  # nothing lost by leaving defaults out
+
+
+@pytest.mark.parametrize("spec", [PLAIN, example()], ids=["plain", "example"])
+def test_an_older_router_accepts_the_policy_of_a_route_without_newer_fields(
+    spec: dict[str, Any],
+) -> None:
+    old = old_models().Policy.model_validate(yaml.safe_load(rendered(spec)))
+    new = parse_policy(rendered(spec))
+    assert old.model_dump(mode="json", by_alias=True) == new.model_dump(
+        mode="json",
+        by_alias=True,
+        exclude={"complexity": {"scorer_artifact_sha256", "tier_thresholds"}}
+        | {
+            "similarity": {"examples_file", "examples_sha256"},
+            "limits": {"max_large_in_flight"},
+            "small": {"versions": {"__all__": {"shadow_percent"}}},
+        },
+    )
+
+
+def test_a_value_set_to_something_other_than_the_default_is_rendered() -> None:
+    spec = {
+        **PLAIN,
+        "policy": {
+            "complexity": {"threshold": 0.7},
+            "tiers": {"rules": {}},  # no tier rules at all: not the default rules
+            "retries": {"attempts": 1},
+        },
+    }
+    doc = yaml.safe_load(rendered(spec))
+    assert doc["complexity"] == {"threshold": 0.7}
+    assert doc["tiers"] == {"rules": {}}
+    assert doc["retries"] == {"attempts": 1}
+    assert parse_policy(rendered(spec)).tiers.rules == {}
+
+
+def test_a_route_using_a_newer_field_still_needs_the_newer_router() -> None:
+    spec = {**PLAIN, "policy": {"limits": {"maxLargeInFlight": 8}}}
+    assert parse_policy(rendered(spec)).limits.max_large_in_flight == 8
+    with pytest.raises(ValidationError, match="maxLargeInFlight"):
+        old_models().Policy.model_validate(yaml.safe_load(rendered(spec)))
