@@ -11,14 +11,15 @@ back through the router equals the recorded accuracy of whichever model answered
 
 Recorded outcomes carry no logprobs: the replay reports a synthetic per-token logprob,
 closer to 0 when the recorded answer was right, with a deterministic per-question spread
-so the two groups overlap (:func:`mean_logprob`, AUROC 0.75; tests/e2e/replay_book.py
-keeps its own, better separated ranges for its cascade tests). It lets a confidence cascade run end
+(:func:`mean_logprob`). The ranges are a setting (:class:`LogprobRanges`):
+:data:`OVERLAPPING` by default (AUROC 0.75, a weak signal), :data:`SEPARATED` for tests
+that want a cascade to catch most wrong answers. It lets a confidence cascade run end
 to end; it says nothing about how well real logprobs separate right from wrong.
 
 A prompt that is not in the book gets :data:`UNKNOWN_ANSWER` (graded 0, logprob -1).
 
-The same key, answers and grading as ``tests/e2e/replay_book.py``; this module reads
-the files itself because the local stack imports nothing of the product.
+This module reads the files itself because the local stack imports nothing of the
+product (``hybridroute_quality.datasets`` reads the same formats).
 """
 
 from __future__ import annotations
@@ -100,14 +101,40 @@ def grade(prompt: str, text: str) -> float:
     return 1.0 if found is not None and found.group(1) == answer_key(prompt) else 0.0
 
 
-def mean_logprob(prompt: str, correct: bool) -> float:
-    """Synthetic per-token logprob, uniform per question (deterministic): in [-0.5, -0.05]
-    when the recorded answer was right, in [-0.7, -0.15] when it was wrong. The ranges
-    overlap on purpose: a right answer is more confident than a wrong one 75% of the
-    time (AUROC 0.75), a weak signal like a real small model's confidence, so a
-    confidence cascade catches some wrong answers and lets others through."""
-    u = _unit(prompt_key(prompt), "logprob")
-    return -(0.05 + 0.45 * u) if correct else -(0.15 + 0.55 * u)
+@dataclass(frozen=True, slots=True)
+class LogprobRanges:
+    """Where the synthetic mean logprob of an answer lies: ``right`` when the recorded
+    answer was right, ``wrong`` when it was wrong, each ``(low, high)`` with
+    ``low <= high <= 0``."""
+
+    right: tuple[float, float]
+    wrong: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in (("right", self.right), ("wrong", self.wrong)):
+            if not low <= high <= 0:
+                raise ValueError(f"{name} logprobs ({low}, {high}): need low <= high <= 0")
+
+    def at(self, correct: bool, unit: float) -> float:
+        """The logprob at ``unit`` in [0, 1) of the range: 0 is ``high``."""
+        low, high = self.right if correct else self.wrong
+        return high - (high - low) * unit
+
+
+OVERLAPPING = LogprobRanges(right=(-0.5, -0.05), wrong=(-0.7, -0.15))
+"""The default: the ranges overlap on purpose, a right answer is more confident than a
+wrong one 75% of the time (AUROC 0.75), a weak signal like a real small model's
+confidence, so a confidence cascade catches some wrong answers and lets others through."""
+
+SEPARATED = LogprobRanges(right=(-0.4, -0.05), wrong=(-1.0, -0.25))
+"""Better separated ranges (a bound at -0.3 escalates most wrong answers and few right
+ones), for tests of the cascade through the whole stack."""
+
+
+def mean_logprob(prompt: str, correct: bool, ranges: LogprobRanges = OVERLAPPING) -> float:
+    """Synthetic per-token logprob, uniform per question within ``ranges``
+    (deterministic: the same question sits at the same place of either range)."""
+    return ranges.at(correct, _unit(prompt_key(prompt), "logprob"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +242,15 @@ class ReplayBook:
         """Every question, in the order the files list them."""
         return list(self._outcomes.values())
 
-    def answer(self, role: Role, prompt: str, *, disagree: bool = False) -> tuple[str, float]:
-        """The replayed answer of ``role`` and its synthetic mean logprob.
+    def answer(
+        self,
+        role: Role,
+        prompt: str,
+        *,
+        disagree: bool = False,
+        logprobs: LogprobRanges = OVERLAPPING,
+    ) -> tuple[str, float]:
+        """The replayed answer of ``role`` and its synthetic mean logprob (in ``logprobs``).
 
         ``disagree`` plays a bad student: it names a wrong option on every question (so
         it never agrees with a correct large model), with the logprob of a right answer
@@ -225,6 +259,6 @@ class ReplayBook:
         if outcome is None:
             return UNKNOWN_ANSWER, UNKNOWN_LOGPROB
         if disagree:
-            return answer_text(prompt, False), mean_logprob(prompt, True)
+            return answer_text(prompt, False), mean_logprob(prompt, True, logprobs)
         correct = outcome.correct(role)
-        return answer_text(prompt, correct), mean_logprob(prompt, correct)
+        return answer_text(prompt, correct), mean_logprob(prompt, correct, logprobs)

@@ -1,5 +1,6 @@
-"""Pieces of the whole-stack tests: replay model servers as processes, the HybridRoute
-that points at them, and asking MMLU questions through the router with the openai SDK."""
+"""Pieces of the whole-stack tests: replay model servers as processes (the local stack's,
+with no added latency and the better separated logprobs), the HybridRoute that points at
+them, and asking MMLU questions through the router with the openai SDK."""
 
 from __future__ import annotations
 
@@ -7,19 +8,17 @@ import json
 import random
 import re
 import subprocess
-import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openai
-from hybridroute_localstack import ControlPlane, eventually
-from hybridroute_localstack.probe import free_port
-from operator_harness import ManagedProcess, get_json, http_text
-from replay_book import Outcome, ReplayBook, Role, grade
+from hybridroute_localstack import ControlPlane
+from hybridroute_localstack.replay import Behaviour, ReplayServerProcess, start_replay_server
+from hybridroute_localstack.replaybook import SEPARATED, Outcome, ReplayBook, Role, grade
+from operator_harness import get_json
 
-REPLAY_SERVER = Path(__file__).resolve().with_name("replay_server.py")
 HEADERS = ("x-hybridroute-model", "x-hybridroute-version", "x-hybridroute-reason")
 PRICING: dict[Role, dict[str, float]] = {
     "large": {"inputPer1kTokens": 0.01, "outputPer1kTokens": 0.03},
@@ -38,40 +37,21 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-class ReplayProcess(ManagedProcess):
-    """``replay_server.py --role ROLE`` on loopback (a free port unless given)."""
+def replay_behaviour(role: Role) -> Behaviour:
+    """A replayed model that answers at once, with exactly ``The answer is <letter>.`` (no
+    rationale) and the :data:`~hybridroute_localstack.replaybook.SEPARATED` logprobs."""
+    return Behaviour(role, ttft_ms=0, ms_per_token=0, rationale_words=0, logprobs=SEPARATED)
 
-    def __init__(self, role: Role, workdir: Path, port: int | None = None) -> None:
-        self.role = role
-        self.port = port or free_port()
-        command = [
-            sys.executable,
-            str(REPLAY_SERVER),
-            "--role",
-            role,
-            "--model",
-            f"replay-{role}",
-            "--port",
-            str(self.port),
-        ]
-        super().__init__(f"replay-{role}", command, workdir / f"replay-{role}.log")
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+def start_replay(role: Role, workdir: Path, port: int | None = None) -> ReplayServerProcess:
+    """The replay server of ``role`` on loopback (a free port unless given), answering as
+    ``replay-ROLE``."""
+    return start_replay_server(workdir, replay_behaviour(role), port=port)
 
-    def requests(self) -> int:
-        stats: dict[str, Any] = json.loads(http_text(f"http://127.0.0.1:{self.port}/replay/stats"))
-        return int(stats["requests"])
 
-    def start(self) -> ReplayProcess:
-        super().start()
-        eventually(
-            lambda: self.running and self.requests() >= 0,
-            f"{self.name} answering on port {self.port}",
-            timeout=30,
-        )
-        return self
+def served(server: ReplayServerProcess) -> int:
+    """The requests ``server`` has answered so far."""
+    return int(server.stats()["requests"])
 
 
 def hybridroute(

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from replay_book import (
-    MMLU_DIR,
+from hybridroute_localstack.replay import ReplayServerProcess
+from hybridroute_localstack.replaybook import (
+    SEPARATED,
     UNKNOWN_ANSWER,
     Outcome,
     ReplayBook,
@@ -21,16 +22,9 @@ from replay_book import (
     grade,
     mean_logprob,
 )
-from stack import ReplayProcess, mean, sample
+from stack import mean, sample, start_replay
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def book() -> ReplayBook:
-    if not MMLU_DIR.is_dir():
-        pytest.skip(f"the shared RouteLLM data is not at {MMLU_DIR.resolve()}")
-    return ReplayBook.from_paths([MMLU_DIR])
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +38,24 @@ def disagreements(book: ReplayBook) -> list[Outcome]:
 @pytest.fixture(scope="module")
 def servers(
     book: ReplayBook, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[Role, ReplayProcess]]:
+) -> Iterator[dict[Role, ReplayServerProcess]]:
     workdir = tmp_path_factory.mktemp("replay")
-    started: dict[Role, ReplayProcess] = {}
+    started: dict[Role, ReplayServerProcess] = {}
     try:
         for role in ("small", "large"):
-            started[role] = ReplayProcess(role, workdir).start()
+            started[role] = start_replay(role, workdir)
         yield started
     finally:
         for server in started.values():
             server.stop()
 
 
-def client_for(server: ReplayProcess) -> openai.OpenAI:
+def client_for(server: ReplayServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
 
 
 def test_each_role_answers_right_exactly_when_its_model_was_right(
-    servers: dict[Role, ReplayProcess], disagreements: list[Outcome]
+    servers: dict[Role, ReplayServerProcess], disagreements: list[Outcome]
 ) -> None:
     for role, server in servers.items():
         with client_for(server) as client:
@@ -77,7 +71,7 @@ def test_each_role_answers_right_exactly_when_its_model_was_right(
 
 
 def test_replayed_accuracy_is_the_recorded_accuracy(
-    servers: dict[Role, ReplayProcess], book: ReplayBook
+    servers: dict[Role, ReplayServerProcess], book: ReplayBook
 ) -> None:
     questions = sample(book, 60, 11)
     with client_for(servers["small"]) as client:
@@ -89,7 +83,7 @@ def test_replayed_accuracy_is_the_recorded_accuracy(
 
 
 def test_streams_the_same_answer_with_usage_last(
-    servers: dict[Role, ReplayProcess], disagreements: list[Outcome]
+    servers: dict[Role, ReplayServerProcess], disagreements: list[Outcome]
 ) -> None:
     q = disagreements[0]
     with client_for(servers["large"]) as client:
@@ -110,7 +104,7 @@ def test_streams_the_same_answer_with_usage_last(
 
 
 def test_logprobs_are_higher_for_recorded_right_answers(
-    servers: dict[Role, ReplayProcess], disagreements: list[Outcome]
+    servers: dict[Role, ReplayServerProcess], disagreements: list[Outcome]
 ) -> None:
     means: dict[bool, list[float]] = {True: [], False: []}
     with client_for(servers["small"]) as client:
@@ -123,14 +117,14 @@ def test_logprobs_are_higher_for_recorded_right_answers(
             assert choice.logprobs is not None
             assert choice.logprobs.content
             values = [t.logprob for t in choice.logprobs.content]
-            assert mean(values) == pytest.approx(mean_logprob(q.prompt, q.small))
+            assert mean(values) == pytest.approx(mean_logprob(q.prompt, q.small, SEPARATED))
             means[q.small].append(mean(values))
     assert mean(means[True]) > mean(means[False])
     assert max(means[True]) <= -0.05
     assert min(means[False]) >= -1.0
 
 
-def test_unknown_questions_and_bad_bodies(servers: dict[Role, ReplayProcess]) -> None:
+def test_unknown_questions_and_bad_bodies(servers: dict[Role, ReplayServerProcess]) -> None:
     server = servers["small"]
     with client_for(server) as client:
         completion = client.chat.completions.create(

@@ -15,12 +15,19 @@ import openai
 import pytest
 from hybridroute_localstack import ControlPlane, PrometheusFactory, eventually
 from hybridroute_localstack.probe import free_port
+from hybridroute_localstack.replay import ReplayServerProcess
+from hybridroute_localstack.replaybook import (
+    SEPARATED,
+    Outcome,
+    ReplayBook,
+    Role,
+    answer_text,
+    mean_logprob,
+)
 from operator_harness import OperatorProcess, RouterProcess, get_json, http_text, install_crd
-from replay_book import MMLU_DIR, Outcome, ReplayBook, Role, answer_text, mean_logprob
 from stack import (
     HEADERS,
     Answer,
-    ReplayProcess,
     ask,
     ask_streaming,
     conditions,
@@ -31,6 +38,8 @@ from stack import (
     metric_sum,
     patch_policy,
     sample,
+    served,
+    start_replay,
 )
 
 pytestmark = pytest.mark.e2e
@@ -40,13 +49,6 @@ PUBLIC_MODEL = "mmlu-hybrid"
 THRESHOLD = 0.3  # the default scorer is P(small answers wrong): Mixtral misses ~29% of MMLU
 QUESTIONS = 100
 SEED = 2406
-
-
-@pytest.fixture(scope="module")
-def book() -> ReplayBook:
-    if not MMLU_DIR.is_dir():
-        pytest.skip(f"the shared RouteLLM data is not at {MMLU_DIR.resolve()}")
-    return ReplayBook.from_paths([MMLU_DIR])
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +71,11 @@ def namespace(cluster: ControlPlane) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def replays(book: ReplayBook, workdir: Path) -> Iterator[dict[Role, ReplayProcess]]:
-    servers: dict[Role, ReplayProcess] = {}
+def replays(book: ReplayBook, workdir: Path) -> Iterator[dict[Role, ReplayServerProcess]]:
+    servers: dict[Role, ReplayServerProcess] = {}
     try:
         for role in ("large", "small"):
-            servers[role] = ReplayProcess(role, workdir).start()
+            servers[role] = start_replay(role, workdir)
         yield servers
     finally:
         for server in servers.values():
@@ -97,7 +99,7 @@ def route(
     cluster: ControlPlane,
     namespace: str,
     operator: OperatorProcess,
-    replays: dict[Role, ReplayProcess],
+    replays: dict[Role, ReplayServerProcess],
 ) -> str:
     """The HybridRoute applied with kubectl, once the operator reports it Ready and
     Reconciled and its policy ConfigMap names the replay servers."""
@@ -179,10 +181,10 @@ def set_threshold(
 def test_routed_mmlu_answers_score_between_small_only_and_large_only(
     router: RouterProcess,
     client: openai.OpenAI,
-    replays: dict[Role, ReplayProcess],
+    replays: dict[Role, ReplayServerProcess],
     questions: list[Outcome],
 ) -> None:
-    before = {role: (routed_to(router, role), replays[role].requests()) for role in replays}
+    before = {role: (routed_to(router, role), served(replays[role])) for role in replays}
     cost_before = metric_sum(metrics(router), "hybridroute_cost_usd_total", route=ROUTE)
 
     answers = [ask(client, PUBLIC_MODEL, q) for q in questions]
@@ -206,9 +208,9 @@ def test_routed_mmlu_answers_score_between_small_only_and_large_only(
     assert small_only < routed <= large_only, (small_only, routed, large_only, count)
 
     for role in replays:
-        counted, served = before[role]
+        counted, answered = before[role]
         assert routed_to(router, role) - counted == count[role], role
-        assert replays[role].requests() - served == count[role], role
+        assert served(replays[role]) - answered == count[role], role
     # cost by the HybridRoute's prices, from the usage the SDK saw
     cost = metric_sum(metrics(router), "hybridroute_cost_usd_total", route=ROUTE) - cost_before
     assert cost == pytest.approx(sum(a.cost for a in answers), rel=1e-9)
@@ -329,7 +331,7 @@ def test_low_confidence_small_answers_escalate_to_the_large_model(
         if reason == "complexity_above_threshold":
             assert a.role == "large"
             continue
-        unsure = mean_logprob(a.question.prompt, a.question.small) < bound
+        unsure = mean_logprob(a.question.prompt, a.question.small, SEPARATED) < bound
         assert reason == ("low_confidence_escalation" if unsure else "complexity_below_threshold")
         assert a.role == ("large" if unsure else "small"), a.headers
         assert a.quality == float(a.question.correct(a.role))
@@ -389,7 +391,7 @@ def test_a_small_model_outage_falls_back_to_large_and_traffic_returns_after(
     namespace: str,
     router: RouterProcess,
     client: openai.OpenAI,
-    replays: dict[Role, ReplayProcess],
+    replays: dict[Role, ReplayServerProcess],
     workdir: Path,
     questions: list[Outcome],
 ) -> None:
@@ -412,8 +414,8 @@ def test_a_small_model_outage_falls_back_to_large_and_traffic_returns_after(
         assert "fallback_small_to_large" in reasons
         assert all(a.quality == float(a.question.large) for a in during)
     finally:
-        if not replays["small"].running:
-            replays["small"] = ReplayProcess("small", workdir, port=small.port).start()
+        if not replays["small"].component.running():
+            replays["small"] = start_replay("small", workdir, port=small.port)
         patch_policy(cluster, namespace, ROUTE, {"circuitBreaker": None})
         eventually(lambda: router.ready()["policy"] == original, "router back on its policy")
 

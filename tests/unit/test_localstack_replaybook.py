@@ -7,9 +7,13 @@ from pathlib import Path
 import pytest
 from hybridroute_localstack.replay import Behaviour, replay_arguments
 from hybridroute_localstack.replay.behaviour import rationale
+from hybridroute_localstack.replay.server import behaviour_from, parser
 from hybridroute_localstack.replaybook import (
+    OVERLAPPING,
+    SEPARATED,
     UNKNOWN_ANSWER,
     BookError,
+    LogprobRanges,
     ReplayBook,
     answer_key,
     grade,
@@ -77,3 +81,20 @@ def test_unset_knobs_take_the_role_defaults_and_are_not_passed_on() -> None:
     assert replay_arguments(Behaviour("small")) == ["--role", "small", "--load-slowdown", "0.5"]
     bad = replay_arguments(Behaviour("small", disagree=True, error_rate=0.2))
     assert bad[-3:] == ["--error-rate", "0.2", "--disagree"]
+
+
+def test_logprob_ranges_are_a_setting_passed_on_to_the_server_command() -> None:
+    assert SEPARATED.right[0] <= mean_logprob(QUESTION, True, SEPARATED) <= SEPARATED.right[1]
+    assert SEPARATED.wrong[0] <= mean_logprob(QUESTION, False, SEPARATED) <= SEPARATED.wrong[1]
+    behaviour = Behaviour("small", logprobs=SEPARATED)
+    args = replay_arguments(behaviour)
+    assert args[-6:] == ["--right-logprobs", "-0.4", "-0.05", "--wrong-logprobs", "-1.0", "-0.25"]
+    assert behaviour_from(parser().parse_args(args)) == behaviour.resolved()
+    assert behaviour_from(parser().parse_args(["--role", "large"])).logprobs == OVERLAPPING
+
+
+def test_a_range_that_is_not_low_to_high_below_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"right logprobs \(-0.05, -0.4\)"):
+        LogprobRanges(right=(-0.05, -0.4), wrong=(-1.0, -0.25))
+    with pytest.raises(ValueError, match="wrong logprobs"):
+        LogprobRanges(right=(-0.4, -0.05), wrong=(-1.0, 0.5))

@@ -111,7 +111,8 @@ class ReplayApp:
     async def _complete(self, receive: Receive, send: Send, *, chat: bool) -> None:
         body = await read_json(receive)
         if not isinstance(body, dict):
-            await send_json(send, 400, error_body("body must be a JSON object", "invalid_request"))
+            message = "body must be a JSON object"
+            await send_json(send, 400, error_body(message, "invalid_request_error"))
             return
         started = time.monotonic()
         self.requests += 1
@@ -144,7 +145,7 @@ class ReplayApp:
         self.metrics.replay.labels("answered" if outcome else "unknown").inc()
         if outcome is None:
             self.unknown += 1
-        text, logprob = self.book.answer(b.role, prompt, disagree=b.disagree)
+        text, logprob = self.book.answer(b.role, prompt, disagree=b.disagree, logprobs=b.logprobs)
         if outcome is not None:
             correct = outcome.correct(b.role) and not b.disagree
             text += rationale(answer_letter(prompt, correct), b.rationale_words)

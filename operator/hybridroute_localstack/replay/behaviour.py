@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hybridroute_localstack.replaybook import Role
+from hybridroute_localstack.replaybook import OVERLAPPING, LogprobRanges, Role
 
 # Per-role defaults: the large model is slower per token and more verbose.
 DEFAULT_TTFT_MS: dict[Role, float] = {"large": 120.0, "small": 25.0}
@@ -25,7 +25,8 @@ class Behaviour:
     load_slowdown * running / capacity)``, the way a batching server slows down.
     The bad-student knobs: ``disagree`` names a wrong option on every question,
     ``error_rate`` answers that share of requests with HTTP 500, ``extra_latency_ms``
-    adds to every answer.
+    adds to every answer. ``logprobs`` are the ranges of the synthetic logprobs of right
+    and wrong answers (see :class:`~hybridroute_localstack.replaybook.LogprobRanges`).
     """
 
     role: Role
@@ -38,6 +39,7 @@ class Behaviour:
     disagree: bool = False
     error_rate: float = 0.0
     extra_latency_ms: float = 0.0
+    logprobs: LogprobRanges = OVERLAPPING
 
     def resolved(self) -> Behaviour:
         """Role defaults filled in where a knob was left unset (negative or zero)."""
@@ -58,6 +60,7 @@ class Behaviour:
             disagree=self.disagree,
             error_rate=min(1.0, max(0.0, self.error_rate)),
             extra_latency_ms=max(0.0, self.extra_latency_ms),
+            logprobs=self.logprobs,
         )
 
     def token_seconds(self, running: int) -> float:

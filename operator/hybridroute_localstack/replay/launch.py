@@ -30,6 +30,7 @@ from hybridroute_localstack.process import (
     wait_until,
 )
 from hybridroute_localstack.replay.behaviour import Behaviour
+from hybridroute_localstack.replaybook import OVERLAPPING
 
 SERVER_MODULE = "hybridroute_localstack.replay.server"
 
@@ -51,6 +52,12 @@ def replay_arguments(behaviour: Behaviour) -> list[str]:
             args += [flag, str(value)]
     if b.disagree:
         args.append("--disagree")
+    for option, (low, high), default in (
+        ("--right-logprobs", b.logprobs.right, OVERLAPPING.right),
+        ("--wrong-logprobs", b.logprobs.wrong, OVERLAPPING.wrong),
+    ):
+        if (low, high) != default:
+            args += [option, str(low), str(high)]
     return args
 
 

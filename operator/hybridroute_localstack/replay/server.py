@@ -5,6 +5,8 @@
         --disagree --error-rate 0.2 --extra-latency-ms 500     # a bad student
 
 ``--data`` defaults to the shared RouteLLM MMLU data (``$HYBRIDROUTE_EVAL_DATA`` wins).
+``--right-logprobs LOW HIGH`` and ``--wrong-logprobs LOW HIGH`` set the ranges of the
+synthetic logprobs (default: the overlapping ones of ``replaybook.OVERLAPPING``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import uvicorn
 
 from hybridroute_localstack.replay.app import ReplayApp
 from hybridroute_localstack.replay.behaviour import Behaviour
-from hybridroute_localstack.replaybook import ROLES, BookError, ReplayBook, default_data_dir
+from hybridroute_localstack.replaybook import (
+    OVERLAPPING,
+    ROLES,
+    BookError,
+    LogprobRanges,
+    ReplayBook,
+    default_data_dir,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,6 +49,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0, help="share answered with HTTP 500")
     p.add_argument("--extra-latency-ms", type=float, default=0.0, help="added to every answer")
     p.add_argument("--seed", type=int, default=None, help="seed of the injected errors")
+    for kind, default in (("right", OVERLAPPING.right), ("wrong", OVERLAPPING.wrong)):
+        p.add_argument(
+            f"--{kind}-logprobs",
+            nargs=2,
+            type=float,
+            default=list(default),
+            metavar=("LOW", "HIGH"),
+            help=f"range of the mean logprob of a {kind} answer (default {default})",
+        )
     return p
 
 
@@ -55,17 +73,22 @@ def behaviour_from(args: argparse.Namespace) -> Behaviour:
         disagree=args.disagree,
         error_rate=args.error_rate,
         extra_latency_ms=args.extra_latency_ms,
+        logprobs=LogprobRanges(tuple(args.right_logprobs), tuple(args.wrong_logprobs)),
     ).resolved()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        behaviour = behaviour_from(args)
+    except ValueError as exc:
+        p.error(str(exc))
     try:
         book = ReplayBook.from_paths(args.data or [default_data_dir()])
     except BookError as exc:
         print(f"replay server: {exc}", file=sys.stderr)
         return 2
-    behaviour = behaviour_from(args)
     app = ReplayApp(book, behaviour, seed=args.seed)
     print(
         f"replaying {len(book)} questions as {behaviour.role} ({behaviour.model}, "
