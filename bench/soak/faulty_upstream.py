@@ -15,25 +15,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
-import uvicorn
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from hybridroute_localstack.asgi import (
+    Message,
+    Receive,
+    Send,
+    encode,
+    end_events,
+    lifespan,
+    read_body,
+    send_bytes,
+    send_chunk,
+    serve,
+    sse,
+    start_events,
+)
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}
-
-
-def _encode(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-ANSWER = _encode(
+ANSWER = encode(
     {
         "id": "soak",
         "object": "chat.completion",
@@ -49,35 +49,13 @@ ANSWER = _encode(
         "usage": USAGE,
     }
 )
+CHUNK = {"id": "soak", "object": "chat.completion.chunk", "created": 1, "model": "soak-model"}
 CHUNKS = [
-    b"data: "
-    + _encode(
-        {
-            "id": "soak",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "soak-model",
-            "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
-        }
-    )
-    + b"\n\n"
+    sse({**CHUNK, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})
     for word in ("Hello", " there,", " friend", "!")
 ]
-USAGE_EVENT = (
-    b"data: "
-    + _encode(
-        {
-            "id": "soak",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "soak-model",
-            "choices": [],
-            "usage": USAGE,
-        }
-    )
-    + b"\n\n"
-)
-ERROR = _encode({"error": {"message": "injected failure", "type": "server_error", "code": None}})
+USAGE_EVENT = sse({**CHUNK, "choices": [], "usage": USAGE})
+ERROR = encode({"error": {"message": "injected failure", "type": "server_error", "code": None}})
 
 
 class CutStream(Exception):
@@ -89,52 +67,35 @@ class Faulty:
         self.args = args
         self.rnd = random.Random(args.seed)
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            return await lifespan(receive, send)
         if scope["type"] != "http":
             return
-        parts, more = [], True
-        while more:
-            message = await receive()
-            parts.append(message.get("body", b""))
-            more = bool(message.get("more_body", False))
+        body = await read_body(receive) or b""
         if scope["method"] != "POST":
-            await self._send(send, 200, b'{"status":"ok"}', b"application/json")
+            await send_bytes(send, 200, b'{"status":"ok"}', b"application/json")
             return
         a, draw = self.args, self.rnd.random()
         if draw < a.error_rate:
-            await self._send(send, 500, ERROR, b"application/json")
+            await send_bytes(send, 500, ERROR, b"application/json")
             return
         if draw < a.error_rate + a.slow_rate:
             await asyncio.sleep(a.slow_seconds)
-        if b'"stream":true' in b"".join(parts):
+        if b'"stream":true' in body:
             await self._stream(send, cut=self.rnd.random() < a.cut_rate)
         else:
-            await self._send(send, 200, ANSWER, b"application/json")
-
-    @staticmethod
-    async def _send(send: Send, status: int, body: bytes, ctype: bytes) -> None:
-        headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            await send_bytes(send, 200, ANSWER, b"application/json")
 
     @staticmethod
     async def _stream(send: Send, *, cut: bool) -> None:
-        headers = [(b"content-type", b"text/event-stream")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await start_events(send)
         for i, chunk in enumerate(CHUNKS):
             if cut and i == 2:
                 raise CutStream("stream cut on purpose")
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": USAGE_EVENT, "more_body": True})
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+            await send_chunk(send, chunk)
+        await send_chunk(send, USAGE_EVENT)
+        await end_events(send)
 
 
 def main() -> None:
@@ -146,17 +107,8 @@ def main() -> None:
     p.add_argument("--cut-rate", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    uvicorn.run(
-        Faulty(args),
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="critical",  # the cut streams are on purpose: no traceback per cut
-        backlog=2048,
-    )
+    # the cut streams are on purpose: no traceback per cut
+    serve(Faulty(args), port=args.port, log_level="critical")
 
 
 if __name__ == "__main__":

@@ -14,16 +14,26 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hybridroute_localstack.asgi import (
+    Message,
+    Receive,
+    Send,
+    end_events,
+    lifespan,
+    read_body,
+    send_bytes,
+    send_event,
+    send_json,
+    start_events,
+)
 from hybridroute_localstack.replay.behaviour import Behaviour, prompt_tokens, rationale
 from hybridroute_localstack.replay.metrics import VllmMetrics
 from hybridroute_localstack.replaybook import ReplayBook, answer_letter
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 MAX_BODY = 1 << 20
 
 
@@ -71,15 +81,9 @@ class ReplayApp:
         assert self._metrics is not None
         return self._metrics
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                if (await receive())["type"] == "lifespan.startup":
-                    self._slots = asyncio.Semaphore(self.behaviour.capacity)
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            return await lifespan(receive, send, self._start)
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
@@ -96,6 +100,9 @@ class ReplayApp:
             await self._complete(receive, send, chat=path.endswith("/chat/completions"))
         else:
             await send_json(send, 404, error_body(f"no route {method} {path}", "not_found"))
+
+    def _start(self) -> None:
+        self._slots = asyncio.Semaphore(self.behaviour.capacity)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -242,8 +249,7 @@ class Reply:
         return self._envelope("chat.completion.chunk" if self.chat else "text_completion", choice)
 
     async def stream(self, send: Send, per_token: Callable[[], float]) -> None:
-        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await start_events(send, (b"cache-control", b"no-cache"))
         for i, token in enumerate(self.tokens):
             if i:
                 await asyncio.sleep(per_token())
@@ -251,36 +257,15 @@ class Reply:
         await send_event(send, self.chunk(len(self.tokens), None))
         if (self.request.get("stream_options") or {}).get("include_usage"):
             await send_event(send, {**self.chunk(1, None), "choices": [], "usage": self.usage()})
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+        await end_events(send)
 
 
 async def read_json(receive: Receive) -> Any:
     """The request body as JSON; None when it is not JSON or larger than 1 MiB."""
-    raw = b""
-    while True:
-        message = await receive()
-        raw += message.get("body", b"")
-        if len(raw) > MAX_BODY:
-            return None
-        if not message.get("more_body"):
-            break
+    raw = await read_body(receive, MAX_BODY)
+    if raw is None:
+        return None
     try:
         return json.loads(raw)
     except ValueError:
         return None
-
-
-async def send_event(send: Send, payload: dict[str, Any]) -> None:
-    body = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
-    await send({"type": "http.response.body", "body": body, "more_body": True})
-
-
-async def send_bytes(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    await send_bytes(send, status, body, b"application/json")

@@ -16,8 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import uvicorn
-
+from hybridroute_localstack.asgi import serve
 from hybridroute_localstack.replay.app import ReplayApp
 from hybridroute_localstack.replay.behaviour import Behaviour
 from hybridroute_localstack.replaybook import (
@@ -95,16 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"capacity {behaviour.capacity}) on {args.host}:{args.port}",
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-    )
+    serve(app, host=args.host, port=args.port)
     return 0
 
 
