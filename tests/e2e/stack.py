@@ -9,6 +9,8 @@ import random
 import re
 import subprocess
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import openai
 from hybridroute_localstack import ControlPlane
 from hybridroute_localstack.replay import Behaviour, ReplayServerProcess, start_replay_server
-from hybridroute_localstack.replaybook import SEPARATED, Outcome, ReplayBook, Role, grade
+from hybridroute_localstack.replaybook import ROLES, SEPARATED, Outcome, ReplayBook, Role, grade
 from operator_harness import get_json
 
 HEADERS = ("x-hybridroute-model", "x-hybridroute-version", "x-hybridroute-reason")
@@ -47,6 +49,20 @@ def start_replay(role: Role, workdir: Path, port: int | None = None) -> ReplaySe
     """The replay server of ``role`` on loopback (a free port unless given), answering as
     ``replay-ROLE``."""
     return start_replay_server(workdir, replay_behaviour(role), port=port)
+
+
+@contextmanager
+def replay_servers(workdir: Path) -> Iterator[dict[Role, ReplayServerProcess]]:
+    """Both replay servers, stopped on leaving (whichever the dict holds by then: a test
+    may replace one it stopped)."""
+    started: dict[Role, ReplayServerProcess] = {}
+    try:
+        for role in ROLES:
+            started[role] = start_replay(role, workdir)
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
 
 
 def served(server: ReplayServerProcess) -> int:

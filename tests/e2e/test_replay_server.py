@@ -22,7 +22,7 @@ from hybridroute_localstack.replaybook import (
     grade,
     mean_logprob,
 )
-from stack import mean, sample, start_replay
+from stack import mean, replay_servers, sample
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +39,8 @@ def disagreements(book: ReplayBook) -> list[Outcome]:
 def servers(
     book: ReplayBook, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[Role, ReplayServerProcess]]:
-    workdir = tmp_path_factory.mktemp("replay")
-    started: dict[Role, ReplayServerProcess] = {}
-    try:
-        for role in ("small", "large"):
-            started[role] = start_replay(role, workdir)
+    with replay_servers(tmp_path_factory.mktemp("replay")) as started:
         yield started
-    finally:
-        for server in started.values():
-            server.stop()
 
 
 def client_for(server: ReplayServerProcess) -> openai.OpenAI:

@@ -37,6 +37,7 @@ from stack import (
     mean,
     metric_sum,
     patch_policy,
+    replay_servers,
     sample,
     served,
     start_replay,
@@ -72,14 +73,8 @@ def namespace(cluster: ControlPlane) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def replays(book: ReplayBook, workdir: Path) -> Iterator[dict[Role, ReplayServerProcess]]:
-    servers: dict[Role, ReplayServerProcess] = {}
-    try:
-        for role in ("large", "small"):
-            servers[role] = start_replay(role, workdir)
+    with replay_servers(workdir) as servers:
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 @pytest.fixture(scope="module")
