@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="default Prometheus for load adaptation and canary analysis (a route's own "
         "spec.adaptation.prometheus / spec.canary.prometheus wins)",
     )
+    p.add_argument(
+        "--savings-interval",
+        type=float,
+        default=60.0,
+        help="seconds between status.savings measurements of a route without "
+        "spec.adaptation (with it: the adaptation interval)",
+    )
     p.add_argument("--resync-seconds", type=float, default=60.0)
     p.add_argument("--retry-seconds", type=float, default=5.0)
     p.add_argument("--max-parallel", type=int, default=16, help="routes reconciled at once")
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         priority=priority,
         namespaces=() if args.all_namespaces else tuple(args.namespace),
         prometheus_url=args.prometheus_url,
+        savings_interval_seconds=args.savings_interval,
     )
     if options.webhook_port is not None:
         enable_webhook()

@@ -223,13 +223,19 @@ class Reconciler:
 
     def loop_output(
         self, key: RouteKey, name: str, condition_types: tuple[str, ...], output: LoopOutput | None
-    ) -> None:
+    ) -> bool:
         """A control loop's decision (None: the loop was switched off for this route);
-        the next reconcile writes it to status and renders the policy from it."""
+        the next reconcile writes it to status and renders the policy from it. True when
+        it differs from the loop's last decision: an equal one needs no reconcile (the
+        status and policy it leads to were already requested, failures are retried)."""
+        changed = False
         if key in self.routes:
-            self.loop_outputs.setdefault(key, {})[name] = (condition_types, output)
+            outputs = self.loop_outputs.setdefault(key, {})
+            changed = outputs.get(name) != (condition_types, output)
+            outputs[name] = (condition_types, output)
         if output is None:
             self.metrics.forget_route(*key, loop=name)
+        return changed
 
     def artifact_seen(self, body: Mapping[str, Any]) -> list[RouteKey]:
         """A ConfigMap changed: the routes that mount it as a scorer artifact or examples

@@ -53,6 +53,7 @@ class Options:
     namespaces: tuple[str, ...] = ()  # empty: cluster-wide (a ClusterKopfPeering)
     prometheus_url: str | None = None  # the default Prometheus of the control loops
     loop_tick_seconds: float = 0.5  # how often due control-loop evaluations are started
+    savings_interval_seconds: float = 60.0  # savings of a route without spec.adaptation
 
     @property
     def peering_poll_seconds(self) -> float:
@@ -60,9 +61,9 @@ class Options:
         return max(0.5, min(5.0, self.peering_lifetime_seconds / 4))
 
 
-def control_loops() -> list[ControlLoop]:
+def control_loops(savings_interval: float = 60.0) -> list[ControlLoop]:
     """The control loops every route may enable (load adaptation, canary, savings)."""
-    return [AdaptationLoop(), CanaryLoop(), SavingsLoop()]
+    return [AdaptationLoop(), CanaryLoop(), SavingsLoop(default_interval=savings_interval)]
 
 
 class Runtime:
@@ -79,7 +80,7 @@ class Runtime:
             retry_seconds=options.retry_seconds,
         )
         self.scheduler = LoopScheduler(
-            loops=control_loops(),
+            loops=control_loops(options.savings_interval_seconds),
             env=LoopEnv(
                 kube=self.kube,
                 metrics=self.metrics,
@@ -184,16 +185,18 @@ class Runtime:
         }
 
     def _loop_output(self, key: RouteKey, loop: ControlLoop, output: LoopOutput | None) -> None:
-        """A loop decided: record it, post its Events, reconcile (status + policy)."""
+        """A loop decided: record it, post its Events, reconcile (status + policy) unless
+        it decided the same as last time (a steady savings reading: no work at all)."""
         if not self.active or key not in self.reconciler.routes:
             return
-        self.reconciler.loop_output(key, loop.name, loop.condition_types, output)
+        changed = self.reconciler.loop_output(key, loop.name, loop.condition_types, output)
         if output is not None and output.events:
             ref = route_ref(self.reconciler.routes[key])
             task = asyncio.get_running_loop().create_task(self._post(ref, output.events))
             self._posting.add(task)
             task.add_done_callback(self._posting.discard)
-        self.queue.request(key)
+        if changed:
+            self.queue.request(key)
 
     async def _post(self, ref: RouteRef, events: tuple[EventNote, ...]) -> None:
         for note in events:

@@ -8,6 +8,11 @@
 
 A value that cannot be measured is left out and ``reason`` says why (no Prometheus, no
 traffic in the window, a failed query): never a made-up number.
+
+Values are shown to three significant digits. A reading that shows the same as the
+section in status (values, window, reason, message) keeps that section's ``time``, so it
+is not written again: ``time`` is when the section last changed, not when it was last
+read (a status write per route and interval would churn etcd and every watcher).
 """
 
 from __future__ import annotations
@@ -46,9 +51,12 @@ class Settings:
     interval: float
 
 
-def settings_for(spec: HybridRouteSpec) -> Settings:
+def settings_for(
+    spec: HybridRouteSpec, default_interval: float = DEFAULT_INTERVAL_SECONDS
+) -> Settings:
     """Savings share the Prometheus of load adaptation (else of the canary, else the
-    operator's default) and are measured over the adaptation window (else an hour)."""
+    operator's default) and are measured over the adaptation window and every adaptation
+    interval (else over an hour, every ``default_interval``)."""
     adaptation, canary = spec.adaptation, spec.canary
     prometheus = (adaptation.prometheus if adaptation else None) or (
         canary.prometheus if canary else None
@@ -61,7 +69,7 @@ def settings_for(spec: HybridRouteSpec) -> Settings:
         else "namespace"
     )
     if adaptation is None:
-        return Settings(prometheus, label, DEFAULT_WINDOW, DEFAULT_INTERVAL_SECONDS)
+        return Settings(prometheus, label, DEFAULT_WINDOW, default_interval)
     return Settings(prometheus, label, adaptation.window, duration_seconds(adaptation.interval))
 
 
@@ -81,16 +89,42 @@ def queries(settings: Settings, route: str, namespace: str) -> dict[str, str]:
     }
 
 
+SIGNIFICANT_DIGITS = 3
+
+
+def shown(value: float) -> float:
+    """A measured value as status shows it: three significant digits (0.873, 41200.0)."""
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+
 def section(
     values: Mapping[str, float],
     problems: Mapping[str, tuple[str, str]],
     window: str,
     time: str,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``status.savings``: the measured values, the window and time; ``reason`` is
     ``Measured``, or why some values are missing (``problems``: field -> (kind, detail),
-    kind a query result or ``config``), every problem spelled out in ``message``."""
-    out: dict[str, Any] = {k: round(v, 6) for k, v in values.items()}
+    kind a query result or ``config``), every problem spelled out in ``message``.
+    ``time`` is the ``previous`` section's when it shows the same (see above)."""
+    out = _reading(values, problems, window, time)
+    if isinstance(previous, Mapping) and "time" in out and "time" in previous:
+        unchanged = {k: v for k, v in previous.items() if k != "time"} == {
+            k: v for k, v in out.items() if k != "time"
+        }
+        if unchanged:
+            out["time"] = previous["time"]
+    return out
+
+
+def _reading(
+    values: Mapping[str, float],
+    problems: Mapping[str, tuple[str, str]],
+    window: str,
+    time: str,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {k: shown(v) for k, v in values.items()}
     out["window"] = window
     out["time"] = time
     if not problems:

@@ -46,14 +46,47 @@ def test_with_adaptation_savings_follow_its_prometheus_window_and_interval() -> 
     assert "namespace" not in queries(s, "r", "n")["energySavedJoulesPerHour"]
 
 
-def test_measured_values_are_reported_with_window_and_time() -> None:
-    out = section({"smallShare": 0.6123456789}, {}, "1h", "2026-01-01T00:00:00Z")
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
+
+
+def test_measured_values_are_reported_to_three_digits_with_window_and_time() -> None:
+    out = section({"smallShare": 0.6123456789, "energySavedJoulesPerHour": 41234.5}, {}, "1h", T0)
     assert out == {
-        "smallShare": 0.612346,
+        "smallShare": 0.612,
+        "energySavedJoulesPerHour": 41200.0,
         "window": "1h",
-        "time": "2026-01-01T00:00:00Z",
+        "time": T0,
         "reason": "Measured",
     }
+
+
+def test_a_reading_that_shows_the_same_keeps_the_time_of_the_last_change() -> None:
+    first = section({"smallShare": 0.6123}, {}, "1h", T0)
+    again = section({"smallShare": 0.61249}, {}, "1h", T1, previous=first)
+    assert again == first  # equal section: the reconciler writes nothing
+
+
+@pytest.mark.parametrize(
+    ("values", "problems", "window"),
+    [
+        ({"smallShare": 0.6135}, {}, "1h"),  # the value as shown changed
+        ({"smallShare": 0.6123}, {}, "30m"),  # another window
+        ({}, {"smallShare": ("no_data", "no series (query: q)")}, "1h"),  # another reason
+    ],
+)
+def test_a_reading_that_shows_something_else_gets_the_new_time(
+    values: dict[str, float], problems: dict[str, tuple[str, str]], window: str
+) -> None:
+    first = section({"smallShare": 0.6123}, {}, "1h", T0)
+    changed = section(values, problems, window, T1, previous=first)
+    assert changed["time"] == T1
+    assert changed != first
+
+
+def test_a_previous_section_without_time_or_not_a_mapping_is_ignored() -> None:
+    for previous in ({"smallShare": 0.612, "window": "1h", "reason": "Measured"}, "junk", None):
+        out = section({"smallShare": 0.6123}, {}, "1h", T1, previous=previous)  # type: ignore[arg-type]
+        assert out["time"] == T1
 
 
 @pytest.mark.parametrize(

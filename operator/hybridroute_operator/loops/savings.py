@@ -11,7 +11,7 @@ from hybridroute_operator.api.spec import HybridRouteSpec
 from hybridroute_operator.controls import LoopOutput
 from hybridroute_operator.loops.base import LoopConfigError, LoopEnv, LoopInput, prometheus_for
 from hybridroute_operator.prom import PrometheusClient, QueryError
-from hybridroute_operator.savings import queries, section, settings_for
+from hybridroute_operator.savings import DEFAULT_INTERVAL_SECONDS, queries, section, settings_for
 
 
 async def _measure(client: PrometheusClient, promql: str) -> float | tuple[str, str]:
@@ -25,11 +25,16 @@ class SavingsLoop:
     name = "savings"
     condition_types: tuple[str, ...] = ()
 
+    def __init__(self, default_interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
+        """``default_interval``: seconds between measurements of a route without
+        ``spec.adaptation`` (with it: the adaptation interval)."""
+        self.default_interval = default_interval
+
     def interval_seconds(self, spec: HybridRouteSpec) -> float | None:
-        return settings_for(spec).interval
+        return settings_for(spec, self.default_interval).interval
 
     async def evaluate(self, inp: LoopInput, env: LoopEnv) -> LoopOutput:
-        settings = settings_for(inp.spec)
+        settings = settings_for(inp.spec, self.default_interval)
         when = rfc3339(inp.now)
         wanted = queries(settings, inp.ref.name, inp.ref.namespace)
         try:
@@ -45,4 +50,5 @@ class SavingsLoop:
                 failed[field] = result
             else:
                 values[field] = result
-        return LoopOutput(section=section(values, failed, settings.window, when))
+        previous = inp.status.get(self.name)
+        return LoopOutput(section=section(values, failed, settings.window, when, previous))
