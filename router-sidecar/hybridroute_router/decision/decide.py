@@ -3,7 +3,7 @@ scores out. No I/O, no clock, no randomness (stickiness comes in as a bucket).
 
 The rules form a chain; the first that fires wins (see docs/router.md, "Decision order"):
 
-1. no small version ready (or all unavailable) -> large, no_small_version_ready
+1. no weighted small version ready (or all unavailable) -> large, no_small_version_ready
 2. tier rule ``large``                        -> large, tier_large
 3. tier rule ``small``                        -> small, tier_small
 4. tier rule ``prefer-small``                 -> small, tier_prefer_small (cascade)

@@ -21,15 +21,15 @@ def sticky_bucket(key: str, secret: bytes = b"") -> int:
 def choose_version(
     versions: Sequence[SmallVersion], bucket: int, unavailable: Collection[str] = ()
 ) -> SmallVersion | None:
-    """Pick a ready version by weight. Versions that are not ready, or listed as
-    unavailable (e.g. circuit open), are never chosen; the remaining weights are
-    rescaled. When every remaining weight is zero, the first remaining version wins."""
-    candidates = [v for v in versions if v.ready and v.name not in unavailable]
+    """Pick a ready version by weight. Versions that are not ready, listed as unavailable
+    (e.g. circuit open) or at weight 0 are never chosen; the remaining weights are
+    rescaled. None when no version is left: the large model answers. Weight 0 means no
+    traffic, not even as a last resort: it marks a rolled-back canary, the previous
+    stable kept for a manual rollback, a discovered version not yet analysed."""
+    candidates = [v for v in versions if v.ready and v.weight > 0 and v.name not in unavailable]
     if not candidates:
         return None
     total = sum(v.weight for v in candidates)
-    if total == 0:
-        return candidates[0]
     point = bucket * total / 10_000
     acc = 0.0
     for v in candidates:
