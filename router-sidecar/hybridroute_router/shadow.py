@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,12 +18,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from hybridroute_router.decision.compare import answer_text
+from hybridroute_router.decision.sse import streamed_text
 from hybridroute_router.feedback import base_record
 from hybridroute_router.telemetry.logs import JsonlSink
 from hybridroute_router.telemetry.metrics import Metrics
 from hybridroute_router.upstream.http1 import UpstreamError
 
 if TYPE_CHECKING:
+    from hybridroute_policy import Policy, SmallVersion
+
     from hybridroute_router.state import RouterState
     from hybridroute_router.upstream.client import UpstreamClient
 
@@ -45,6 +49,40 @@ class ShadowJob:
     prompt: str
     prompt_hmac: str | None
     score: float
+
+
+def shadow_percent(version: SmallVersion | None, policy: Policy) -> float:
+    """The shadow share of a request: its small version's own (a canary under analysis),
+    else the policy's; 0 without a small version."""
+    if version is None:
+        return 0.0
+    if version.shadow_percent is not None:
+        return version.shadow_percent
+    return policy.shadow.percent
+
+
+def sampled(version: SmallVersion | None, policy: Policy) -> bool:
+    """Whether a request is shadowed (decided once, before its answer: a shadowed stream
+    keeps its chunks)."""
+    percent = shadow_percent(version, policy)
+    return percent > 0 and random.random() * 100.0 < percent  # noqa: S311 - sampling only
+
+
+def primary_text(
+    stream: bool, body: bytes | None, chunks: list[bytes] | None, parsed: Any
+) -> str | None:
+    """The text of the answer the client got: from a buffered body (an SSE one when
+    ``stream``), the kept chunks of a stream, or the decoded JSON; None when unreadable."""
+    if stream:
+        return streamed_text(body if body is not None else b"".join(chunks or ()))
+    if parsed is None:
+        if body is None:
+            return None
+        try:
+            parsed = _decoder.decode(body)
+        except msgspec.DecodeError:
+            return None
+    return answer_text(parsed)
 
 
 def may_shadow(other: UpstreamClient, now: float) -> bool:
@@ -82,6 +120,40 @@ class ShadowMirror:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._workers = []
+
+    def offer(
+        self,
+        state: RouterState,
+        *,
+        version: str,
+        primary: str,
+        answer: str | None,
+        endpoint: str,
+        body: dict[str, Any],
+        request_id: str,
+        prompt: str,
+        prompt_hmac: str | None,
+        score: float,
+    ) -> bool:
+        """Queue the comparison of a sampled request's answer (``answer``, from
+        :func:`primary_text`; None: nothing to compare) with the other model's."""
+        if answer is None:
+            return False
+        other = state.large if primary == "small" else state.small[version]
+        job = ShadowJob(
+            state=state,
+            endpoint=endpoint,
+            body=body,
+            primary=primary,
+            version=version,
+            other=other,
+            primary_answer=answer,
+            request_id=request_id,
+            prompt=prompt,
+            prompt_hmac=prompt_hmac,
+            score=score,
+        )
+        return self.submit(job)
 
     def submit(self, job: ShadowJob) -> bool:
         if self.queue is None:

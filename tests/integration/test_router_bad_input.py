@@ -133,7 +133,7 @@ def boom(*args: Any, **kwargs: Any) -> Any:
     ("path", "target"),
     [
         ("/v1/chat/completions", "hybridroute_router.http.app.extract"),
-        ("/v1/completions", "hybridroute_router.http.app.build_context"),
+        ("/v1/completions", "hybridroute_router.http.app.build_request"),
         ("/v1/route/explain", "hybridroute_router.http.app.serve_explain"),
         ("/v1/feedback", "hybridroute_router.http.endpoints.user_record"),
     ],

@@ -10,10 +10,10 @@ import msgspec
 import pytest
 from hybridroute_policy import parse_policy
 from hybridroute_router.decision.features import extract
-from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.forward import Candidate, call_with_fallback
 from hybridroute_router.http.parse import CHAT, parse_body
-from hybridroute_router.http.prepare import RequestHeaders, build_context, compute_scores
+from hybridroute_router.http.prepare import RequestHeaders, build_request, compute_scores
+from hybridroute_router.http.request import Request, Timings
 from hybridroute_router.runtime import Runtime
 from hybridroute_router.state import build_state
 from router_harness import policy_doc
@@ -21,7 +21,7 @@ from router_harness import policy_doc
 pytestmark = pytest.mark.integration
 
 
-async def _context(port: int) -> tuple[Runtime, RequestContext, Candidate]:
+async def _request(port: int) -> tuple[Runtime, Request, Candidate]:
     doc = policy_doc(f"http://127.0.0.1:{port}", {"v1": f"http://127.0.0.1:{port}"})
     doc["circuitBreaker"] = {"failureThreshold": 1, "openSeconds": 30}
     state = build_state(parse_policy(msgspec.json.encode(doc).decode(), source="t"), source="t")
@@ -30,11 +30,11 @@ async def _context(port: int) -> tuple[Runtime, RequestContext, Candidate]:
     parsed = parse_body(raw, CHAT, "hybrid")
     features = extract(parsed.body)
     scores = await compute_scores(state, features)
-    ctx = build_context(rt, state, parsed, features, scores, "rid-1", 0.0, RequestHeaders())
+    req = build_request(rt, state, parsed, features, scores, "rid-1", RequestHeaders())
     cand = Candidate("small", "v1", state.small["v1"])
     # the circuit opened long ago: now half-open, one probe may go
     cand.client.breaker.failure(time.monotonic() - 60)
-    return rt, ctx, cand
+    return rt, req, cand
 
 
 def _encode(cand: Candidate) -> bytes:
@@ -51,10 +51,10 @@ async def test_a_cancelled_probe_lets_the_next_request_probe_again() -> None:
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    rt, ctx, cand = await _context(port)
+    rt, req, cand = await _request(port)
     breaker = cand.client.breaker
     try:
-        probe = asyncio.create_task(call_with_fallback(ctx, [cand], _encode))
+        probe = asyncio.create_task(call_with_fallback(req, Timings(0.0), [cand], _encode))
         await asyncio.wait_for(accepted.wait(), 10)
         assert not breaker.allow(time.monotonic())  # the probe is out
         probe.cancel()
@@ -70,14 +70,14 @@ async def test_a_cancelled_probe_lets_the_next_request_probe_again() -> None:
 
 
 async def test_a_probe_failing_inside_the_router_lets_the_next_request_probe_again() -> None:
-    rt, ctx, cand = await _context(1)
+    rt, req, cand = await _request(1)
 
     def broken(c: Candidate) -> bytes:
         raise UnicodeEncodeError("ascii", "é", 0, 1, "not ascii")
 
     try:
         with pytest.raises(UnicodeEncodeError):
-            await call_with_fallback(ctx, [cand], broken)
+            await call_with_fallback(req, Timings(0.0), [cand], broken)
         assert cand.client.breaker.allow(time.monotonic())
     finally:
         await rt.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from hybridroute_router.http.respond import split_events, sse_events
+from hybridroute_router.decision.sse import split_events, sse_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

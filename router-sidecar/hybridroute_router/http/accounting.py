@@ -5,75 +5,98 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgspec
-
 from hybridroute_router.feedback import Remembered
-from hybridroute_router.http.completions import maybe_shadow
-from hybridroute_router.http.context import RequestContext
-from hybridroute_router.http.respond import Sent, usage_of
-from hybridroute_router.http.usage import record_request_energy, record_usage
+from hybridroute_router.http.deliver import Sent
+from hybridroute_router.http.request import Request, Timings
+from hybridroute_router.http.usage import (
+    Tokens,
+    answer_tokens,
+    decode_answer,
+    record_request_energy,
+    record_usage,
+)
+from hybridroute_router.shadow import primary_text
 
-_decoder = msgspec.json.Decoder()
 
-
-def account(ctx: RequestContext, sent: Sent) -> None:
+def account(req: Request, timings: Timings, sent: Sent) -> None:
     now = time.perf_counter()
-    duration = now - ctx.t0
-    if ctx.stream:  # streams: what the router added before the first byte
-        started = ctx.response_started or now
-        overhead = max(started - ctx.t0 - ctx.upstream_seconds, 0.0)
+    t0 = timings.t0
+    duration = now - t0
+    if req.stream:  # streams: what the router added before the first byte
+        started = timings.response_started or now
+        overhead = max(started - t0 - timings.upstream_seconds, 0.0)
     else:
-        overhead = max(duration - ctx.upstream_seconds, 0.0)
-    if not ctx.stream and sent.status == 200 and sent.parsed is None and sent.body is not None:
-        try:
-            sent.parsed = _decoder.decode(sent.body)
-        except msgspec.DecodeError:
-            sent.parsed = None
-    tokens = usage_of(sent)
-    _observe(ctx, sent, duration, overhead, tokens)
-    ctx.rt.decision_log.write(decision_record(ctx, sent, duration, overhead, tokens))
-    log_prompts = ctx.state.policy.logging.log_prompts
-    ctx.rt.recent.remember(
-        ctx.request_id,
+        overhead = max(duration - timings.upstream_seconds, 0.0)
+    parsed = sent.parsed
+    if parsed is None and not req.stream and sent.status == 200 and sent.body is not None:
+        parsed = decode_answer(sent.body)
+    tokens = answer_tokens(parsed, sent.sse if sent.usage is None else sent.usage.events)
+    _observe(req, sent, duration, overhead, tokens)
+    req.rt.decision_log.write(decision_record(req, sent, duration, overhead, tokens))
+    log_prompts = req.state.policy.logging.log_prompts
+    req.rt.recent.remember(
+        req.request_id,
         Remembered(
             sent.role,
             sent.version if sent.role == "small" else None,
-            ctx.extra["prompt_hmac"],
-            ctx.features.prompt if log_prompts else None,
+            req.prompt_hmac,
+            req.features.prompt if log_prompts else None,
         ),
     )
-    maybe_shadow(ctx, sent)
+    if req.shadow_sampled:
+        _shadow(req, sent, parsed)
 
 
-def _observe(
-    ctx: RequestContext, sent: Sent, duration: float, overhead: float, tokens: tuple[int, int]
-) -> None:
-    m = ctx.rt.metrics
-    policy = ctx.state.policy
-    route = policy.route
-    m.child(m.requests, route, sent.role, sent.version, sent.reason, str(sent.status)).inc()
+def _shadow(req: Request, sent: Sent, parsed: Any) -> None:
+    """Offer a sampled, successful answer for a shadow comparison (not an escalated one:
+    both models already answered it)."""
+    version = req.decision.version
+    if version is None or sent.status != 200 or (sent.judged and sent.judged.escalated):
+        return
+    req.rt.shadow.offer(
+        req.state,
+        version=version.name,
+        primary=sent.role,
+        answer=primary_text(req.stream, sent.body, sent.chunks, parsed),
+        endpoint=req.endpoint,
+        body=req.body,
+        request_id=req.request_id,
+        prompt=req.features.prompt,
+        prompt_hmac=req.prompt_hmac,
+        score=req.decision.score,
+    )
+
+
+def _observe(req: Request, sent: Sent, duration: float, overhead: float, tokens: Tokens) -> None:
+    m = req.rt.metrics
+    route = req.state.policy.route
+    m.child(m.requests, route, sent.role, sent.version, sent.reason.value, str(sent.status)).inc()
     m.child(m.request_duration, route, sent.role).observe(duration)
     m.child(m.overhead, route).observe(overhead)
-    m.child(m.decision_score, route).observe(ctx.decision.score)
-    record_usage(ctx, sent.role, sent.version, tokens)
-    record_request_energy(ctx, sent.role, sent.version, tokens)
+    m.child(m.decision_score, route).observe(req.decision.score)
+    joules = record_usage(req, sent.role, sent.version, tokens)
+    judged = sent.judged
+    small = req.decision.version
+    if judged is not None and small is not None and judged.discarded_tokens != (0, 0):
+        joules += record_usage(req, "small", small.name, judged.discarded_tokens)
+    record_request_energy(req, sent.role, sent.version, tokens, joules)
 
 
 def decision_record(
-    ctx: RequestContext, sent: Sent, duration: float, overhead: float, tokens: tuple[int, int]
+    req: Request, sent: Sent, duration: float, overhead: float, tokens: Tokens
 ) -> dict[str, Any]:
     """One decision-log line (docs/router.md, "Decision log")."""
-    d = ctx.decision
+    d = req.decision
     record: dict[str, Any] = {
         "time": time.time(),
-        "request_id": ctx.request_id,
-        "route": ctx.state.policy.route,
-        "endpoint": ctx.endpoint,
-        "stream": ctx.stream,
+        "request_id": req.request_id,
+        "route": req.state.policy.route,
+        "endpoint": req.endpoint,
+        "stream": req.stream,
         "status": sent.status,
         "model": sent.role,
         "version": sent.version,
-        "reason": sent.reason,
+        "reason": sent.reason.value,
         "decision": {
             "target": d.target,
             "reason": d.reason.value,
@@ -88,12 +111,12 @@ def decision_record(
         "overhead_ms": round(overhead * 1000, 3),
         "prompt_tokens": tokens[0],
         "completion_tokens": tokens[1],
-        "prompt_chars": len(ctx.features.prompt),
+        "prompt_chars": len(req.features.prompt),
     }
-    if ctx.extra["prompt_hmac"] is not None:
-        record["prompt_hmac"] = ctx.extra["prompt_hmac"]
-    if "small_mean_logprob" in ctx.extra:
-        record["small_mean_logprob"] = ctx.extra["small_mean_logprob"]
-    if ctx.state.policy.logging.log_prompts:
-        record["prompt"] = ctx.features.prompt
+    if req.prompt_hmac is not None:
+        record["prompt_hmac"] = req.prompt_hmac
+    if sent.judged is not None:
+        record["small_mean_logprob"] = sent.judged.mean_logprob
+    if req.state.policy.logging.log_prompts:
+        record["prompt"] = req.features.prompt
     return record

@@ -16,8 +16,8 @@ from hybridroute_router.asgi_types import Receive, Scope, Send
 from hybridroute_router.decision.features import extract
 from hybridroute_router.decision.reasons import Reason
 from hybridroute_router.http.accounting import account
-from hybridroute_router.http.completions import cascade, forward, shadow_sampled
-from hybridroute_router.http.context import RequestContext
+from hybridroute_router.http.completions import serve
+from hybridroute_router.http.deliver import end_stream, sse_error
 from hybridroute_router.http.endpoints import (
     readiness,
     serve_explain,
@@ -27,7 +27,8 @@ from hybridroute_router.http.endpoints import (
 from hybridroute_router.http.errors import HttpError
 from hybridroute_router.http.forward import LARGE_VERSION
 from hybridroute_router.http.parse import CHAT, COMPLETIONS, parse_body
-from hybridroute_router.http.prepare import build_context, compute_scores, read_headers
+from hybridroute_router.http.prepare import build_request, compute_scores, read_headers
+from hybridroute_router.http.request import Request, Timings
 from hybridroute_router.http.wire import (
     REQUEST_ID,
     ClientGone,
@@ -179,9 +180,8 @@ class RouterApp:
             if not tracked.started:
                 return await error(tracked, exc, request_id)
             if tracked.streaming:  # the status is out: say it in the stream, then end it
-                event = b"data: " + exc.body() + b"\n\n"
-                await tracked({"type": "http.response.body", "body": event, "more_body": True})
-                await tracked({"type": "http.response.body", "body": b"", "more_body": False})
+                await sse_error(tracked, exc.body())
+                await end_stream(tracked)
             # else: a body shorter than its Content-Length; the server closes the connection
         except Exception:  # the client is gone, or the server refuses: nothing more to do
             log.debug("could not answer request %s after an internal error", request_id)
@@ -199,13 +199,13 @@ class RouterApp:
         m.child(m.requests, route, "none", "none", Reason.REJECTED.value, str(status)).inc()
 
     async def _completion(
-        self, scope: Scope, receive: Receive, send: TrackedSend, endpoint: str | None, serve: bool
+        self, scope: Scope, receive: Receive, send: TrackedSend, endpoint: str | None, answers: bool
     ) -> None:
         """Shed load, read and check the body, decide; then explain or serve."""
         rt = self.rt
         state = rt.state  # the policy snapshot this request keeps to its end
         policy = state.policy
-        t0 = time.perf_counter()
+        timings = Timings(time.perf_counter())
         h = read_headers(scope, state.tier_header)
         request_id = send.request_id = self._request_id(h.request_id)
         if rt.in_flight >= policy.limits.max_in_flight:
@@ -224,34 +224,28 @@ class RouterApp:
                 return await error(send, exc, request_id)
             features = extract(parsed.body)
             scores = await compute_scores(state, features)
-            ctx = build_context(rt, state, parsed, features, scores, request_id, t0, h)
-            if not serve or h.wants_explain:
-                return await serve_explain(send, ctx)
-            ctx.receive = receive
-            await self._serve(ctx, send)
+            req = build_request(rt, state, parsed, features, scores, request_id, h, receive)
+            if not answers or h.wants_explain:
+                return await serve_explain(send, req)
+            await self._serve(req, timings, send)
         finally:
             rt.in_flight -= 1
 
-    async def _serve(self, ctx: RequestContext, send: Send) -> None:
-        d = ctx.decision
-        if ctx.stream:  # decided up front: a shadowed stream keeps its chunks
-            ctx.extra["shadow"] = shadow_sampled(ctx)
+    async def _serve(self, req: Request, timings: Timings, send: Send) -> None:
         try:
-            if d.cascade and d.target == "small":
-                sent = await cascade(ctx, send)
-            else:
-                sent = await forward(ctx, send)
+            sent = await serve(req, timings, send)
         except HttpError as exc:
+            d = req.decision
             version = d.version.name if d.version and d.target == "small" else LARGE_VERSION
-            m = ctx.rt.metrics
-            route = ctx.state.policy.route
+            m = req.rt.metrics
+            route = req.state.policy.route
             m.child(m.requests, route, d.target, version, d.reason.value, str(exc.status)).inc()
-            if ctx.root_span is not None:
-                ctx.rt.tracing.fail(ctx.root_span, exc.message)
-                ctx.root_span.end()
+            if req.root_span is not None:
+                req.rt.tracing.fail(req.root_span, exc.message)
+                req.root_span.end()
             extra = [(b"retry-after", b"1")] if exc.status == 503 else []
-            return await error(send, exc, ctx.request_id, extra)
-        if ctx.root_span is not None:
-            ctx.root_span.set_attribute("http.response.status_code", sent.status)
-            ctx.root_span.end()
-        account(ctx, sent)
+            return await error(send, exc, req.request_id, extra)
+        if req.root_span is not None:
+            req.root_span.set_attribute("http.response.status_code", sent.status)
+            req.root_span.end()
+        account(req, timings, sent)

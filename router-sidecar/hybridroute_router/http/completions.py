@@ -1,22 +1,32 @@
-"""The completion flow: decide, call (with cascade, retries and fallback), respond,
-then account (metrics, decision log, feedback, shadow) after the client has its answer."""
+"""The completion flow: call the upstreams (:mod:`forward`), choose the answer
+(:mod:`choose`, pure), deliver it (:mod:`deliver`). A cascade asks the small model first
+with logprobs, judges its answer, and escalates to the large model below the threshold."""
 
 from __future__ import annotations
 
 import contextlib
-import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from hybridroute_router.asgi_types import Send
-from hybridroute_router.decision.compare import answer_text
-from hybridroute_router.decision.confidence import LogprobAccumulator, is_confident, mean_logprob
+from hybridroute_router.decision.confidence import LogprobAccumulator, mean_logprob
 from hybridroute_router.decision.reasons import Reason
+from hybridroute_router.decision.sse import sse_events
 from hybridroute_router.feedback import base_record
-from hybridroute_router.http.context import RequestContext
+from hybridroute_router.http.choose import (
+    SMALL_UNREADABLE,
+    CascadeStep,
+    Judged,
+    Pick,
+    Verdict,
+    cascade_answer,
+    cascade_step,
+    routed,
+    verdict,
+    without_logprobs,
+)
+from hybridroute_router.http.deliver import Sent, deliver, deliver_body, passthrough_headers
 from hybridroute_router.http.errors import HttpError
 from hybridroute_router.http.forward import (
     LARGE_VERSION,
@@ -24,62 +34,86 @@ from hybridroute_router.http.forward import (
     Candidate,
     call_with_fallback,
     candidates,
+    encoder,
 )
 from hybridroute_router.http.parse import CHAT
-from hybridroute_router.http.respond import (
-    Sent,
-    passthrough_headers,
-    send_body,
-    send_buffered,
-    send_stream,
-    sse_events,
-    sse_usage,
-    streamed_text,
-    strip_logprobs,
-    strip_sse_logprobs,
-)
-from hybridroute_router.http.usage import record_usage, usage_tokens
-from hybridroute_router.shadow import ShadowJob
+from hybridroute_router.http.request import Request, Timings
+from hybridroute_router.http.usage import events_tokens, json_tokens
 from hybridroute_router.upstream.http1 import UpstreamError
 
 _decoder = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
 
 
-def _encoder(body: dict[str, Any]) -> Callable[[Candidate], bytes]:
-    """The request bytes for each candidate: the body with its upstream model id."""
-
-    def encode(cand: Candidate) -> bytes:
-        body["model"] = cand.client.model
-        return _encode(body)
-
-    return encode
-
-
-def _fallback_reason(ctx: RequestContext, call: Call) -> tuple[str, bool]:
-    """(reason, degraded) for the candidate that answered."""
-    if not call.fallback:
-        return ctx.decision.reason.value, False
-    if call.cand.role == "large":
-        return Reason.FALLBACK_SMALL_TO_LARGE.value, False
-    return Reason.FALLBACK_LARGE_TO_SMALL.value, True
+async def serve(req: Request, timings: Timings, send: Send) -> Sent:
+    """Answer a decided request; an :class:`HttpError` when every upstream failed."""
+    d = req.decision
+    if d.cascade and d.target == "small":
+        return await cascade(req, timings, send)
+    call = await call_with_fallback(req, timings, candidates(req, d.target), encoder(req.body))
+    return await deliver(req, timings, send, call, routed(d.reason, call.cand.role, call.fallback))
 
 
-async def forward(ctx: RequestContext, send: Send) -> Sent:
-    """Route without a cascade: primary, then fallback; stream or buffer as asked."""
-    call = await call_with_fallback(ctx, candidates(ctx, ctx.decision.target), _encoder(ctx.body))
-    reason, degraded = _fallback_reason(ctx, call)
-    ctx.response_started = time.perf_counter()
-    if ctx.stream and call.resp.status == 200:
-        return await send_stream(ctx, send, call.resp, call.cand, reason, degraded)
-    return await send_buffered(ctx, send, call.resp, call.cand, reason, degraded)
+async def cascade(req: Request, timings: Timings, send: Send) -> Sent:
+    """Ask the small model first with logprobs; escalate to large below the threshold.
+
+    Non-streaming: the small answer is read whole, then judged. Streaming (only with
+    ``confidence.streaming: buffer``): the small stream is buffered, judged, then either
+    replayed or discarded for the large model's stream; nothing reaches the client
+    before the verdict.
+    """
+    small_body, wanted = _with_logprobs(req)
+    call = await call_with_fallback(req, timings, candidates(req, "small"), encoder(small_body))
+    step = cascade_step(wanted, call.cand.role, call.resp.status)
+    if step is CascadeStep.RETRY_WITHOUT_LOGPROBS:
+        with contextlib.suppress(UpstreamError):
+            await call.resp.read()  # small error body: keeps the connection reusable
+        call = await call_with_fallback(req, timings, candidates(req, "small"), encoder(req.body))
+        return await deliver(
+            req, timings, send, call, without_logprobs(call.cand.role, call.fallback)
+        )
+    if step is CascadeStep.DELIVER:  # fell back to large, or the client's error
+        answer = routed(req.decision.reason, call.cand.role, call.fallback)
+        return await deliver(req, timings, send, call, answer)
+    headers = passthrough_headers(call.resp)
+    try:
+        data = await call.resp.read()
+    except UpstreamError:
+        large = candidates(req, "large")[:1]
+        call = await call_with_fallback(req, timings, large, encoder(req.body))
+        return await deliver(req, timings, send, call, SMALL_UNREADABLE)
+    mean, read = _judge(req.stream, data)
+    judged = verdict(mean, req.state.policy.confidence.min_mean_logprob)
+    escalation = None
+    if judged is Verdict.LOW_CONFIDENCE:
+        escalation = await _escalate(req, timings, call.cand, mean)
+    status = escalation.resp.status if escalation is not None else None
+    answer = cascade_answer(req.decision.reason, judged, status)
+    if answer.pick is Pick.LARGE and escalation is not None:
+        sent = await deliver(req, timings, send, escalation, answer)
+        tokens = events_tokens(read) if req.stream else json_tokens(read)
+        sent.judged = Judged(mean, judged, tokens)  # the small answer was paid for
+        return sent
+    if escalation is not None:  # e.g. large refused a parameter: keep the small answer
+        with contextlib.suppress(UpstreamError):
+            await escalation.resp.read()
+    parsed = None if req.stream else read
+    if not wanted:
+        if req.stream:
+            data = strip_sse_logprobs(data)
+        elif parsed is not None:
+            strip_logprobs(parsed)
+            data = _encode(parsed)
+    sent = await deliver_body(req, timings, send, call.cand, headers, data, answer, parsed)
+    sent.judged = Judged(mean, judged)
+    return sent
 
 
-def _with_logprobs(ctx: RequestContext) -> tuple[dict[str, Any], bool]:
+def _with_logprobs(req: Request) -> tuple[dict[str, Any], bool]:
     """The body for the small model's cascade call, and whether the client asked for
     logprobs itself (then they are passed through, else stripped)."""
-    body = dict(ctx.body)
-    if ctx.endpoint == CHAT:
+    body = dict(req.body)
+    if req.endpoint == CHAT:
         wanted = bool(body.get("logprobs"))
         body["logprobs"] = True
     else:
@@ -89,197 +123,73 @@ def _with_logprobs(ctx: RequestContext) -> tuple[dict[str, Any], bool]:
     return body, wanted
 
 
-async def cascade(ctx: RequestContext, send: Send) -> Sent:
-    """Ask the small model first with logprobs; escalate to large below the threshold.
-
-    Non-streaming: the small answer is read whole, then judged. Streaming (only with
-    ``confidence.streaming: buffer``): the small stream is buffered, judged, then either
-    replayed or discarded for the large model's stream; nothing reaches the client
-    before the decision.
-    """
-    small_body, wanted = _with_logprobs(ctx)
-    call = await call_with_fallback(ctx, candidates(ctx, "small"), _encoder(small_body))
-    if not wanted and call.cand.role == "small" and 400 <= call.resp.status < 500:
-        # The small server refused the logprobs the cascade added (the client did not
-        # ask for them): ask again with the client's own body, without a cascade.
-        return await _without_logprobs(ctx, send, call)
-    if call.cand.role != "small" or call.resp.status != 200:  # fell back, or client error
-        reason, degraded = _fallback_reason(ctx, call)
-        ctx.response_started = time.perf_counter()
-        if ctx.stream and call.resp.status == 200:
-            return await send_stream(ctx, send, call.resp, call.cand, reason, degraded)
-        return await send_buffered(ctx, send, call.resp, call.cand, reason, degraded)
-    headers = passthrough_headers(call.resp)
-    try:
-        data = await call.resp.read()
-    except UpstreamError:
-        return await forward_large_after_small_failed(ctx, send)
-    parsed: Any = None
-    if ctx.stream:
+def _judge(stream: bool, data: bytes) -> tuple[float | None, Any]:
+    """(mean logprob of the first choice, the decoded answer: SSE events or JSON)."""
+    if stream:
         events = sse_events(data)
         acc = LogprobAccumulator()
         for event in events:
             acc.add(event)
-        mean = acc.mean
-        small_tokens = sse_usage(events)
-    else:
-        try:
-            parsed = _decoder.decode(data)
-        except msgspec.DecodeError:
-            parsed = None
-        mean = mean_logprob(parsed)
-        small_tokens = usage_tokens(parsed.get("usage") if isinstance(parsed, dict) else None)
-    ctx.extra["small_mean_logprob"] = mean
-    threshold = ctx.state.policy.confidence.min_mean_logprob
-    confident = is_confident(mean, threshold)
-    if confident is False:
-        escalated = await escalate(ctx, send, call.cand, mean)
-        if escalated is not None:
-            # the small answer was discarded, but it was paid for
-            record_usage(ctx, "small", call.cand.version, small_tokens)
-            return escalated
-        reason, degraded = Reason.FALLBACK_LARGE_TO_SMALL.value, True
-    elif confident is None:
-        reason, degraded = Reason.CONFIDENCE_UNAVAILABLE.value, False
-    else:
-        reason, degraded = ctx.decision.reason.value, False
-    if not wanted:
-        if ctx.stream:
-            data = strip_sse_logprobs(data)
-        elif parsed is not None:
-            strip_logprobs(parsed)
-            data = _encode(parsed)
-    ctx.response_started = time.perf_counter()
-    sent = await send_body(ctx, send, call.cand, 200, headers, data, reason, degraded)
-    if ctx.stream:  # a replayed SSE body: its usage is in its events, not one JSON object
-        sent.usage_chunk = data
-    else:
-        sent.parsed = parsed
-    return sent
+        return acc.mean, events
+    try:
+        parsed = _decoder.decode(data)
+    except msgspec.DecodeError:
+        parsed = None
+    return mean_logprob(parsed), parsed
 
 
-async def _without_logprobs(ctx: RequestContext, send: Send, refused: Call) -> Sent:
-    with contextlib.suppress(UpstreamError):
-        await refused.resp.read()  # small error body: keeps the connection reusable
-    call = await call_with_fallback(ctx, candidates(ctx, "small"), _encoder(ctx.body))
-    if call.fallback:
-        reason, degraded = _fallback_reason(ctx, call)
-    else:
-        reason, degraded = Reason.CONFIDENCE_UNAVAILABLE.value, False
-    ctx.response_started = time.perf_counter()
-    if ctx.stream and call.resp.status == 200:
-        return await send_stream(ctx, send, call.resp, call.cand, reason, degraded)
-    return await send_buffered(ctx, send, call.resp, call.cand, reason, degraded)
-
-
-async def forward_large_after_small_failed(ctx: RequestContext, send: Send) -> Sent:
-    call = await call_with_fallback(ctx, candidates(ctx, "large")[:1], _encoder(ctx.body))
-    ctx.response_started = time.perf_counter()
-    reason = Reason.FALLBACK_SMALL_TO_LARGE.value
-    if ctx.stream and call.resp.status == 200:
-        return await send_stream(ctx, send, call.resp, call.cand, reason, False)
-    return await send_buffered(ctx, send, call.resp, call.cand, reason, False)
-
-
-async def escalate(
-    ctx: RequestContext, send: Send, small: Candidate, mean: float | None
-) -> Sent | None:
-    """Send to large after a low-confidence small answer; None when large failed (the
-    caller then serves the small answer, marked degraded)."""
-    state = ctx.state
+async def _escalate(
+    req: Request, timings: Timings, small: Candidate, mean: float | None
+) -> Call | None:
+    """Ask the large model after a low-confidence small answer (counted and logged);
+    None when every attempt failed."""
+    state = req.state
     policy = state.policy
-    m = ctx.rt.metrics
+    m = req.rt.metrics
     m.child(
         m.escalations, policy.route, small.version, Reason.LOW_CONFIDENCE_ESCALATION.value
     ).inc()
-    ctx.extra["escalated"] = True
     record = base_record(
         "escalation",
         route=policy.route,
-        request_id=ctx.request_id,
+        request_id=req.request_id,
         version=small.version,
-        prompt=ctx.features.prompt,
-        prompt_hmac=ctx.extra["prompt_hmac"],
+        prompt=req.features.prompt,
+        prompt_hmac=req.prompt_hmac,
         log_prompts=policy.logging.log_prompts,
     )
     record.update(
-        score=ctx.decision.score,
+        score=req.decision.score,
         scorer=state.scorer.scorer.name,
         small_mean_logprob=mean,
         min_mean_logprob=policy.confidence.min_mean_logprob,
     )
-    ctx.rt.feedback_log.write(record)
+    req.rt.feedback_log.write(record)
     large = Candidate("large", LARGE_VERSION, state.large)
     try:
-        call = await call_with_fallback(ctx, [large], _encoder(ctx.body))
+        return await call_with_fallback(req, timings, [large], encoder(req.body))
     except HttpError:
         return None
-    if call.resp.status != 200:  # e.g. large refuses a parameter: keep the small answer
-        with contextlib.suppress(UpstreamError):
-            await call.resp.read()
-        return None
-    reason = Reason.LOW_CONFIDENCE_ESCALATION.value
-    ctx.response_started = time.perf_counter()
-    if ctx.stream:
-        return await send_stream(ctx, send, call.resp, call.cand, reason, False)
-    return await send_buffered(ctx, send, call.resp, call.cand, reason, False)
 
 
-def shadow_percent(ctx: RequestContext) -> float:
-    """The shadow share for this request: its small version's own (a canary under
-    analysis), else the policy's."""
-    version = ctx.decision.version
-    if version is not None and version.shadow_percent is not None:
-        return version.shadow_percent
-    return ctx.state.policy.shadow.percent
+def strip_logprobs(parsed: Any) -> None:
+    """Null the logprobs the router added for the cascade (the client did not ask)."""
+    if isinstance(parsed, dict) and isinstance(parsed.get("choices"), list):
+        for choice in parsed["choices"]:
+            if isinstance(choice, dict) and "logprobs" in choice:
+                choice["logprobs"] = None
 
 
-def shadow_sampled(ctx: RequestContext) -> bool:
-    percent = shadow_percent(ctx)
-    return percent > 0 and random.random() * 100.0 < percent  # noqa: S311 - sampling only
-
-
-def _primary_answer(ctx: RequestContext, sent: Sent) -> str | None:
-    """The text the client got, or None when this answer is not shadowed."""
-    if ctx.stream:  # sampled before the stream started, so the chunks were kept
-        if not ctx.extra.get("shadow"):
-            return None
-        data = sent.body if sent.body is not None else b"".join(sent.chunks or ())
-        return streamed_text(data)
-    if sent.body is None or not shadow_sampled(ctx):
-        return None
-    if sent.parsed is None:
-        try:
-            sent.parsed = _decoder.decode(sent.body)
-        except msgspec.DecodeError:
-            return None
-    return answer_text(sent.parsed)
-
-
-def maybe_shadow(ctx: RequestContext, sent: Sent) -> None:
-    """Queue a shadow comparison for a share of successful answers (streamed or not)."""
-    state = ctx.state
-    version = ctx.decision.version
-    if version is None or shadow_percent(ctx) <= 0 or sent.status != 200:
-        return
-    if ctx.extra.get("escalated"):  # both models already answered this one
-        return
-    answer = _primary_answer(ctx, sent)
-    if answer is None:
-        return
-    other = state.large if sent.role == "small" else state.small[version.name]
-    ctx.rt.shadow.submit(
-        ShadowJob(
-            state=state,
-            endpoint=ctx.endpoint,
-            body=ctx.body,
-            primary=sent.role,
-            version=version.name,
-            other=other,
-            primary_answer=answer,
-            request_id=ctx.request_id,
-            prompt=ctx.features.prompt,
-            prompt_hmac=ctx.extra["prompt_hmac"],
-            score=ctx.decision.score,
-        )
-    )
+def strip_sse_logprobs(data: bytes) -> bytes:
+    lines = []
+    for line in data.split(b"\n"):
+        if line.startswith(b"data:") and b'"logprobs"' in line:
+            try:
+                event = _decoder.decode(line[5:].strip())
+            except msgspec.DecodeError:
+                lines.append(line)
+                continue
+            strip_logprobs(event)
+            line = b"data: " + _encode(event)
+        lines.append(line)
+    return b"\n".join(lines)

@@ -9,10 +9,10 @@ import msgspec
 
 from hybridroute_router.asgi_types import Receive, Scope, Send
 from hybridroute_router.feedback import user_record
-from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.errors import HttpError
 from hybridroute_router.http.forward import LARGE_VERSION
 from hybridroute_router.http.parse import decode_json
+from hybridroute_router.http.request import Request
 from hybridroute_router.http.wire import JSON, REQUEST_ID, error, read_body, respond
 from hybridroute_router.runtime import Runtime
 from hybridroute_router.state import RouterState
@@ -49,16 +49,16 @@ async def serve_model(rt: Runtime, send: Send, model_id: str) -> None:
     await respond(send, 200, _encode(body))
 
 
-def explanation(ctx: RequestContext) -> dict[str, Any]:
-    d = ctx.decision
-    f = ctx.features
-    state = ctx.state
+def explanation(req: Request) -> dict[str, Any]:
+    d = req.decision
+    f = req.features
+    state = req.state
     if d.target == "large" or d.version is None:
         model, version = state.large.model, LARGE_VERSION
     else:
         model, version = d.version.upstream.model, d.version.name
     return {
-        "request_id": ctx.request_id,
+        "request_id": req.request_id,
         "decision": {
             "target": d.target,
             "model": model,
@@ -83,18 +83,18 @@ def explanation(ctx: RequestContext) -> dict[str, Any]:
     }
 
 
-async def serve_explain(send: Send, ctx: RequestContext) -> None:
-    info = explanation(ctx)
+async def serve_explain(send: Send, req: Request) -> None:
+    info = explanation(req)
     d = info["decision"]
     headers = [
         (b"x-hybridroute-model", d["model"].encode("latin-1", "replace")),
         (b"x-hybridroute-version", d["version"].encode("latin-1", "replace")),
         (b"x-hybridroute-reason", d["reason"].encode()),
-        (b"x-hybridroute-request-id", ctx.request_id.encode()),
+        (b"x-hybridroute-request-id", req.request_id.encode()),
         (b"x-hybridroute-explain", b"true"),
     ]
-    if ctx.root_span is not None:
-        ctx.root_span.end()
+    if req.root_span is not None:
+        req.root_span.end()
     await respond(send, 200, _encode(info), [*JSON, *headers])
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from opentelemetry.trace import SpanKind
 
 from hybridroute_router.decision.decide import Target
@@ -16,8 +17,10 @@ from hybridroute_router.http.errors import HttpError
 from hybridroute_router.upstream.http1 import Response, UpstreamError
 
 if TYPE_CHECKING:
-    from hybridroute_router.http.context import RequestContext
+    from hybridroute_router.http.request import Request, Timings
     from hybridroute_router.upstream.client import UpstreamClient
+
+_encode = msgspec.json.Encoder().encode
 
 LARGE_VERSION = "large"
 """The version label used for the large model in headers and metrics."""
@@ -37,10 +40,20 @@ class Call:
     fallback: bool
 
 
-def candidates(ctx: RequestContext, primary: Target) -> list[Candidate]:
+def encoder(body: dict[str, Any]) -> Callable[[Candidate], bytes]:
+    """The request bytes for each candidate: the body with its upstream model id."""
+
+    def encode(cand: Candidate) -> bytes:
+        body["model"] = cand.client.model
+        return _encode(body)
+
+    return encode
+
+
+def candidates(req: Request, primary: Target) -> list[Candidate]:
     """Primary first, then the other model as fallback (when a small version exists)."""
-    state = ctx.state
-    version = ctx.decision.version
+    state = req.state
+    version = req.decision.version
     large = Candidate("large", LARGE_VERSION, state.large)
     if version is None:
         return [large]
@@ -49,14 +62,15 @@ def candidates(ctx: RequestContext, primary: Target) -> list[Candidate]:
 
 
 async def call_with_fallback(
-    ctx: RequestContext,
+    req: Request,
+    timings: Timings,
     cands: list[Candidate],
     encode: Callable[[Candidate], bytes],
 ) -> Call:
     """Send to the first candidate that answers with a non-5xx, non-429 status.
     A 4xx other than 429 is the client's problem and is returned as is."""
-    rt = ctx.rt
-    policy = ctx.state.policy
+    rt = req.rt
+    policy = req.state.policy
     route = policy.route
     m = rt.metrics
     attempts = policy.retries.attempts
@@ -76,7 +90,7 @@ async def call_with_fallback(
                     if not rt.budget.try_spend(time.monotonic()):
                         break
                     m.child(m.retries, route, cand.role, cand.version).inc()
-                outcome, resp = await _attempt(ctx, cand, encode(cand))
+                outcome, resp = await _attempt(req, timings, cand, encode(cand))
                 now = time.monotonic()
                 if resp is not None and outcome == "ok":
                     if breaker.success():  # the probe worked: the circuit is closed again
@@ -111,17 +125,17 @@ async def call_with_fallback(
 
 
 async def _attempt(
-    ctx: RequestContext, cand: Candidate, body: bytes
+    req: Request, timings: Timings, cand: Candidate, body: bytes
 ) -> tuple[str, Response | None]:
-    rt = ctx.rt
+    rt = req.rt
     m = rt.metrics
-    route = ctx.state.policy.route
+    route = req.state.policy.route
     span: Any = None
-    headers = ctx.forward_headers
+    headers = req.forward_headers
     if rt.tracing.enabled:
         span = rt.tracing.start(
             "hybridroute.upstream",
-            parent=ctx.trace_context,
+            parent=req.trace_context,
             kind=SpanKind.CLIENT,
             attributes={
                 "hybridroute.model": cand.role,
@@ -129,12 +143,12 @@ async def _attempt(
                 "gen_ai.request.model": cand.client.model,
             },
         )
-        headers = ctx.forward_headers_without_trace + rt.tracing.inject(span)
+        headers = req.forward_headers_without_trace + rt.tracing.inject(span)
     t0 = time.perf_counter()
     outcome = "ok"
     resp: Response | None = None
     try:
-        resp = await cand.client.post(ctx.endpoint, body, headers)
+        resp = await cand.client.post(req.endpoint, body, headers)
         status = resp.status
         if status >= 500:
             outcome = f"http_{status}"
@@ -147,7 +161,7 @@ async def _attempt(
     except UpstreamError as exc:
         outcome = "timeout" if exc.kind == "timeout" else exc.kind
     elapsed = time.perf_counter() - t0
-    ctx.upstream_seconds += elapsed
+    timings.upstream_seconds += elapsed
     m.child(
         m.upstream_duration,
         route,

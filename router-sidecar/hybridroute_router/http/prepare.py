@@ -1,5 +1,5 @@
-"""From an accepted request to a :class:`RequestContext`: the headers the router reads,
-the scores, the signals, and the (traced) decision."""
+"""From an accepted request to a :class:`Request`: the headers the router reads, the
+scores, the signals, the (traced) decision, and the shadow sample."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from dataclasses import dataclass
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
-from hybridroute_router.asgi_types import Scope
+from hybridroute_router.asgi_types import Receive, Scope
 from hybridroute_router.decision.complexity import structural_score
 from hybridroute_router.decision.decide import Decision, Signals, decide
 from hybridroute_router.decision.features import Features
 from hybridroute_router.decision.tiers import api_key_from_authorization, resolve_tier, tier_rule
 from hybridroute_router.decision.versions import sticky_bucket
 from hybridroute_router.feedback import prompt_hmac
-from hybridroute_router.http.context import RequestContext
 from hybridroute_router.http.parse import ParsedRequest
+from hybridroute_router.http.request import Request
 from hybridroute_router.runtime import Runtime
+from hybridroute_router.shadow import sampled
 from hybridroute_router.state import RouterState
 
 log = logging.getLogger("hybridroute.router.http")
@@ -153,16 +154,16 @@ def _traced_decision(
     return decision, root, context
 
 
-def build_context(
+def build_request(
     rt: Runtime,
     state: RouterState,
     parsed: ParsedRequest,
     features: Features,
     scores: dict[str, float],
     request_id: str,
-    t0: float,
     h: RequestHeaders,
-) -> RequestContext:
+    receive: Receive | None = None,
+) -> Request:
     signals = signals_for(state, parsed, scores, request_id, h, rt.sticky_key)
     root = context = None
     if rt.tracing.enabled:
@@ -170,20 +171,20 @@ def build_context(
     else:
         decision = decide(state.policy, signals)
     lines, lines_without_trace = _upstream_lines(request_id, h, rt.tracing.enabled)
-    ctx = RequestContext(
+    return Request(
         rt=rt,
         state=state,
         request_id=request_id,
         endpoint=parsed.endpoint,
         body=parsed.body,
         stream=parsed.stream,
-        t0=t0,
         features=features,
         decision=decision,
         forward_headers=lines,
         forward_headers_without_trace=lines_without_trace,
+        prompt_hmac=prompt_hmac(rt.options.hash_key, features.prompt),
+        shadow_sampled=sampled(decision.version, state.policy),
+        receive=receive,
         trace_context=context,
         root_span=root,
     )
-    ctx.extra["prompt_hmac"] = prompt_hmac(rt.options.hash_key, features.prompt)
-    return ctx
