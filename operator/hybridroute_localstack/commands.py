@@ -33,18 +33,25 @@ def etcd_command(etcd: Path, data_dir: Path, client_port: int, peer_port: int) -
     ]
 
 
+def _serving(pki: Pki, port: int, cert_dir: Path) -> list[str]:
+    """HTTPS on loopback with the stack's serving certificate (API server, controllers)."""
+    return [
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={port}",
+        f"--cert-dir={cert_dir}",
+        f"--tls-cert-file={pki.serving_cert}",
+        f"--tls-private-key-file={pki.serving_key}",
+    ]
+
+
 def apiserver_command(
     apiserver: Path, pki: Pki, cert_dir: Path, etcd_port: int, secure_port: int
 ) -> list[str]:
     return [
         str(apiserver),
         f"--etcd-servers=http://{LOOPBACK}:{etcd_port}",
-        f"--bind-address={LOOPBACK}",
+        *_serving(pki, secure_port, cert_dir),
         f"--advertise-address={LOOPBACK}",
-        f"--secure-port={secure_port}",
-        f"--cert-dir={cert_dir}",
-        f"--tls-cert-file={pki.serving_cert}",
-        f"--tls-private-key-file={pki.serving_key}",
         f"--client-ca-file={pki.ca_cert}",
         "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook,"
@@ -57,16 +64,6 @@ def apiserver_command(
         "--endpoint-reconciler-type=none",
         "--profiling=false",
         "--v=1",
-    ]
-
-
-def _component_serving(pki: Pki, port: int, cert_dir: Path) -> list[str]:
-    return [
-        f"--bind-address={LOOPBACK}",
-        f"--secure-port={port}",
-        f"--cert-dir={cert_dir}",
-        f"--tls-cert-file={pki.serving_cert}",
-        f"--tls-private-key-file={pki.serving_key}",
     ]
 
 
@@ -85,7 +82,7 @@ def controller_manager_command(
     return [
         str(binary),
         *_component_auth(kubeconfig),
-        *_component_serving(pki, port, cert_dir),
+        *_serving(pki, port, cert_dir),
         f"--service-account-private-key-file={pki.service_account_key}",
         f"--root-ca-file={pki.ca_cert}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
@@ -100,7 +97,7 @@ def scheduler_command(
     return [
         str(binary),
         *_component_auth(kubeconfig),
-        *_component_serving(pki, port, cert_dir),
+        *_serving(pki, port, cert_dir),
         "--v=1",
     ]
 
