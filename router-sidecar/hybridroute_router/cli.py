@@ -17,7 +17,11 @@ from hybridroute_policy import Policy, PolicyError, load_policy, parse_policy
 
 from hybridroute_router.http.app import Hook, RouterApp
 from hybridroute_router.policy_source.artifacts import ArtifactWatcher
-from hybridroute_router.policy_source.configmap import POLICY_KEY, ConfigMapWatcher
+from hybridroute_router.policy_source.configmap import (
+    POLICY_KEY,
+    ConfigMapWatcher,
+    fetch_policy_text,
+)
 from hybridroute_router.policy_source.file import FileWatcher
 from hybridroute_router.policy_source.kube import (
     KubeAccess,
@@ -67,6 +71,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="POST /v1/feedback needs 'Authorization: Bearer <this file's token>' "
         "(default $HYBRIDROUTE_FEEDBACK_TOKEN_FILE; none: open)",
+    )
+    p.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with only --policy-configmap: how long to wait at startup for the ConfigMap "
+        "while it does not exist yet or the API server is unavailable (404, 429, 5xx, no "
+        "answer), retrying with back-off; 401/403 fail at once",
     )
     p.add_argument(
         "--reload-interval",
@@ -153,13 +166,10 @@ def _split_configmap(value: str) -> tuple[str, str]:
     return namespace, name
 
 
-def _fetch_configmap_policy(access: KubeAccess, namespace: str, name: str) -> Policy:
-    url = f"{access.server}/api/v1/namespaces/{namespace}/configmaps/{name}"
-    resp = httpx.get(url, headers=access.headers(), verify=access.ssl, timeout=10.0)
-    resp.raise_for_status()
-    text = (resp.json().get("data") or {}).get(POLICY_KEY)
-    if not isinstance(text, str):
-        raise PolicyError(f"configmap/{namespace}/{name} has no {POLICY_KEY!r} key")
+def _fetch_configmap_policy(
+    access: KubeAccess, namespace: str, name: str, timeout: float
+) -> Policy:
+    text = fetch_policy_text(access, namespace, name, timeout=timeout)
     return parse_policy(text, source=f"configmap/{namespace}/{name}")
 
 
@@ -178,7 +188,7 @@ def build_app(args: argparse.Namespace) -> RouterApp:
             policy, source = load_policy(args.policy), str(args.policy)
         else:
             assert access is not None
-            policy = _fetch_configmap_policy(access, namespace, name)
+            policy = _fetch_configmap_policy(access, namespace, name, args.startup_timeout)
             source = f"configmap/{namespace}/{name}"
         state = build_state(policy, source=source)
     except (PolicyError, httpx.HTTPError, RuntimeError) as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,14 @@ import pytest
 import yaml
 from hybridroute_policy import Policy
 from hybridroute_router.state import policy_digest
-from router_harness import FakeUpstream, policy_doc, running_router, serving, wait_for
+from router_harness import (
+    FakeUpstream,
+    free_port,
+    policy_doc,
+    running_router,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +215,47 @@ def test_kubeconfig_relative_paths_are_resolved_against_its_folder(
     access = from_kubeconfig(folder / "config")
     resp = httpx.get(f"{access.server}/api/v1/namespaces", verify=access.ssl, timeout=10)
     assert resp.status_code == 200
+
+
+def test_a_router_started_before_its_configmap_waits_for_it(
+    control_plane: Any, tmp_path: Path, upstreams: Any
+) -> None:
+    """GitOps may apply the Deployment before the ConfigMap: the router process waits
+    (retrying with back-off, logged) instead of exiting, then serves that policy."""
+    large, s1, _ = upstreams
+    ns = "router-cm-late"
+    control_plane.kubectl("create", "namespace", ns)
+    port = free_port()
+    log_path = tmp_path / "router.log"
+    command = [
+        str(Path(sys.executable).parent / "hybridroute-router"),
+        *("--policy-configmap", f"{ns}/late", "--kubeconfig", str(control_plane.kubeconfig)),
+        *("--port", str(port), "--decision-log", "off", "--startup-timeout", "120"),
+    ]
+    with log_path.open("wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as proc:
+        try:
+            wait_for(
+                lambda: (
+                    "configmap/router-cm-late/late: not found (yet); retrying"
+                    in log_path.read_text(errors="replace")
+                ),
+                timeout=30,
+            )
+            assert proc.poll() is None, log_path.read_text(errors="replace")
+            doc = policy_doc(large, {"v1": s1})
+            control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "late", doc))
+            url = f"http://127.0.0.1:{port}"
+
+            def healthy() -> bool:
+                try:
+                    return httpx.get(f"{url}/healthz").status_code == 200
+                except httpx.TransportError:  # not listening yet
+                    return False
+
+            wait_for(healthy, timeout=30)
+            assert ready(url)["policy"] == digest(doc)
+            resp = httpx.post(f"{url}/v1/chat/completions", json=BODY)
+            assert resp.json()["choices"][0]["message"]["content"] == "answer from s1"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -1,6 +1,7 @@
 """Follow one ConfigMap's ``policy.yaml`` through the Kubernetes API: GET it, then WATCH
 it from its resourceVersion; reconnect with back-off, re-list on 410 Gone. A deleted or
-invalid document leaves the last good policy in force."""
+invalid document leaves the last good policy in force. At startup, before any policy
+exists, :func:`fetch_policy_text` waits out what time may fix."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,6 +20,64 @@ from hybridroute_router.policy_source.reloader import Reloader
 
 log = logging.getLogger("hybridroute.router.policy")
 POLICY_KEY = "policy.yaml"
+
+RETRIED_STATUSES = frozenset({404, 408, 429, 500, 502, 503, 504})
+"""Startup answers worth waiting out: the ConfigMap not created yet (a GitOps tool may
+apply the Deployment first), an API server starting, overloaded or restarting."""
+
+
+class StartupFetchError(RuntimeError):
+    """The policy ConfigMap could not be read at startup, with the reason to act on."""
+
+
+def fetch_policy_text(
+    access: KubeAccess,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float,
+    key: str = POLICY_KEY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """The ConfigMap's policy document, read once at startup. Unreachable API servers,
+    404, 429 and 5xx answers are retried with back-off (0.5 s doubling to 5 s, each
+    logged) until ``timeout`` seconds have passed; 401, 403 and other answers fail at
+    once (permissions do not fix themselves)."""
+    source = f"configmap/{namespace}/{name}"
+    url = f"{access.server}/api/v1/namespaces/{namespace}/configmaps/{name}"
+    deadline = time.monotonic() + timeout
+    backoff = 0.5
+    while True:
+        try:
+            resp = httpx.get(url, headers=access.headers(), verify=access.ssl, timeout=10.0)
+        except httpx.HTTPError as exc:
+            problem = f"the API server did not answer ({type(exc).__name__}: {exc})"
+        else:
+            if resp.status_code == 200:
+                text = (resp.json().get("data") or {}).get(key)
+                if not isinstance(text, str):
+                    raise StartupFetchError(f"{source} has no {key!r} key")
+                return text
+            problem = _describe_status(resp)
+            if resp.status_code not in RETRIED_STATUSES:
+                raise StartupFetchError(f"{source}: {problem}")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StartupFetchError(f"{source}: {problem}; gave up after {timeout:g}s")
+        wait = min(backoff, left)
+        log.warning("%s: %s; retrying in %.1fs", source, problem, wait)
+        sleep(wait)
+        backoff = min(backoff * 2, 5.0)
+
+
+def _describe_status(resp: httpx.Response) -> str:
+    if resp.status_code == 404:
+        return "not found (yet)"
+    try:
+        message = str(resp.json().get("message") or "")
+    except ValueError:
+        message = ""
+    return f"HTTP {resp.status_code}" + (f": {message[:300]}" if message else "")
 
 
 class ConfigMapWatcher:
