@@ -89,6 +89,9 @@ def test_reloads_under_load_fail_no_request(tmp_path: Path, upstreams: Any) -> N
             wait_for(lambda doc=doc: ready_digest(r.url) == digest(doc))
             # traffic now reaches the new small upstream
             wait_for(lambda up=up, before=before: len(up.requests) > before + 20)
+        # the total is a count to reach, not a rate to expect: a busy machine serves
+        # the same steps with fewer requests in flight
+        wait_for(lambda: len(load.statuses) > 200, timeout=30)
     assert load.errors == []
     assert set(load.statuses) == {200}
     assert len(load.statuses) > 200
