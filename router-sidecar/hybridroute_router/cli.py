@@ -242,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = build_app(args)
     import uvicorn
 
+    from hybridroute_router.serving import RouterHttpProtocol
+
     # Everything loaded so far lives as long as the process: move it out of the cyclic
     # collector's sight, so collections stay short (tail latency). Done here, by the
     # process's owner, not in the app: an embedding process keeps its own GC.
@@ -260,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=RouterHttpProtocol,  # httptools; an answer's head and body in one write
         lifespan="on",
         access_log=args.access_log,
         log_level=args.log_level,
