@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from hybridroute_localstack.replaybook import (
     answer_text,
     mean_logprob,
 )
-from operator_harness import OperatorProcess, RouterProcess, get_json, http_text, install_crd
+from operator_harness import OperatorProcess, RouterProcess, crd_namespace, get_json, http_text
 from stack import (
     HEADERS,
     Answer,
@@ -64,11 +63,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def namespace(cluster: ControlPlane) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    install_crd(cluster)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with crd_namespace(cluster, "e2e") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -227,22 +223,21 @@ def test_threshold_edits_reach_the_running_router_without_a_restart(
 ) -> None:
     pid = router.proc.pid if router.proc else None
     subset = questions[:30]
+    edits: list[tuple[float, Role, str]] = [
+        (0.0, "large", "complexity_above_threshold"),  # every question large
+        (1.0, "small", "complexity_below_threshold"),  # then every question small
+    ]
     try:
-        took = set_threshold(cluster, namespace, router, 0.0)
-        every = [ask(client, PUBLIC_MODEL, q) for q in subset]
-        assert {a.role for a in every} == {"large"}, [a.headers for a in every]
-        assert {a.headers["x-hybridroute-reason"] for a in every} == {"complexity_above_threshold"}
-        assert mean([a.quality for a in every]) == mean([float(q.large) for q in subset])
-        assert took < 10, f"threshold 0.0 took {took:.1f}s to reach the router"
-        print(f"\nthreshold 0.0: kubectl patch -> router in {took:.2f}s")
-
-        took = set_threshold(cluster, namespace, router, 1.0)
-        every = [ask(client, PUBLIC_MODEL, q) for q in subset]
-        assert {a.role for a in every} == {"small"}, [a.headers for a in every]
-        assert {a.headers["x-hybridroute-reason"] for a in every} == {"complexity_below_threshold"}
-        assert mean([a.quality for a in every]) == mean([float(q.small) for q in subset])
-        assert took < 10, f"threshold 1.0 took {took:.1f}s to reach the router"
-        print(f"threshold 1.0: kubectl patch -> router in {took:.2f}s")
+        for threshold, role, reason in edits:
+            took = set_threshold(cluster, namespace, router, threshold)
+            every = [ask(client, PUBLIC_MODEL, q) for q in subset]
+            assert {a.role for a in every} == {role}, [a.headers for a in every]
+            assert {a.headers["x-hybridroute-reason"] for a in every} == {reason}
+            assert mean([a.quality for a in every]) == mean(
+                [float(q.correct(role)) for q in subset]
+            )
+            assert took < 10, f"threshold {threshold} took {took:.1f}s to reach the router"
+            print(f"\nthreshold {threshold}: kubectl patch -> router in {took:.2f}s")
     finally:
         set_threshold(cluster, namespace, router, THRESHOLD)
     assert router.running

@@ -10,10 +10,13 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hybridroute_localstack import ControlPlane, eventually
 from hybridroute_localstack.probe import free_port
 
@@ -235,9 +238,57 @@ def condition(route: dict[str, Any] | None, type_: str) -> dict[str, Any] | None
     return None
 
 
+def account_kubeconfig(plane: ControlPlane, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig at ``path`` authenticating as ServiceAccount ``account`` (a token)."""
+    token = plane.kubectl("create", "token", account, "-n", namespace).stdout.strip()
+    config = yaml.safe_load(plane.kubeconfig.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for ctx in config["contexts"]:
+        ctx["context"]["user"] = account
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def route_ready(plane: ControlPlane, namespace: str, route: str) -> bool:
+    """The HybridRoute's Ready condition is True."""
+    found = condition(get_json(plane, "hybridroute", route, "-n", namespace), "Ready")
+    return bool(found and found["status"] == "True")
+
+
 def install_crd(plane: ControlPlane) -> None:
     plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
     wait_established(plane, "hybridroutes.inferensys.io")
+
+
+def install_monitoring_crd(plane: ControlPlane, kind: str, plural: str) -> None:
+    """Just enough of a Prometheus Operator CRD (``monitoring.coreos.com``) for the API to
+    serve the kind, applied and established."""
+    name = f"{plural}.monitoring.coreos.com"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    plane.kubectl("apply", "-f", "-", input=json.dumps(crd))
+    wait_established(plane, name)
 
 
 def wait_established(plane: ControlPlane, crd: str) -> None:
@@ -328,3 +379,43 @@ def apply(
 ) -> subprocess.CompletedProcess[str]:
     doc = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
     return plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(doc), check=check)
+
+
+def apply_route(
+    plane: ControlPlane, namespace: str, name: str, manifest: dict[str, Any] | None = None
+) -> None:
+    """The model Deployments of ``models_for(name)`` and a HybridRoute over them (by
+    default ``route_manifest(name, app=name)``)."""
+    apply(plane, namespace, *models_for(name), manifest or route_manifest(name, app=name))
+
+
+def patch_spec(plane: ControlPlane, namespace: str, route: str, spec: dict[str, Any]) -> None:
+    """``kubectl patch`` of a HybridRoute's spec: a JSON merge patch (``None`` removes)."""
+    patch = json.dumps({"spec": spec})
+    plane.kubectl("patch", "hybridroute", route, "-n", namespace, "--type=merge", "-p", patch)
+
+
+@contextmanager
+def crd_namespace(plane: ControlPlane, prefix: str) -> Iterator[str]:
+    """A new namespace ``PREFIX-xxxxxx`` with the HybridRoute CRD installed; deleted on
+    leaving (not waited for)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    plane.kubectl("create", "namespace", name)
+    try:
+        install_crd(plane)
+        yield name
+    finally:
+        plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@contextmanager
+def running_operator(
+    plane: ControlPlane, namespace: str, workdir: Path, *extra: str
+) -> Iterator[OperatorProcess]:
+    """The operator, started; on leaving it is stopped and must have exited cleanly."""
+    proc = OperatorProcess(plane, namespace, workdir, *extra).start()
+    try:
+        yield proc
+    finally:
+        code = proc.stop()
+        assert code == 0, f"operator did not shut down cleanly (exit {code})\n{proc.log_tail()}"

@@ -12,36 +12,9 @@ import pytest
 import yaml
 from chart_harness import CHART, helm_binary
 from hybridroute_localstack import ControlPlane
-from operator_harness import wait_established
+from operator_harness import install_monitoring_crd
 
 pytestmark = pytest.mark.integration
-
-
-def crd(kind: str, plural: str) -> dict[str, Any]:
-    """Just enough of a Prometheus Operator CRD for the API to serve the kind."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
-        "spec": {
-            "group": "monitoring.coreos.com",
-            "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +24,7 @@ def plane(control_plane: ControlPlane) -> ControlPlane:
         ("ServiceMonitor", "servicemonitors"),
         ("PrometheusRule", "prometheusrules"),
     ):
-        control_plane.kubectl("apply", "-f", "-", input=json.dumps(crd(kind, plural)))
-        wait_established(control_plane, f"{plural}.monitoring.coreos.com")
+        install_monitoring_crd(control_plane, kind, plural)
     return control_plane
 
 

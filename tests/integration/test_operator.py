@@ -10,20 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hybridroute_localstack import ControlPlane, eventually
 from hybridroute_policy import parse_policy
 from operator_harness import (
     EXAMPLE,
     OperatorProcess,
     RouterProcess,
+    account_kubeconfig,
     apply,
+    apply_route,
     condition,
+    crd_namespace,
     get_json,
-    install_crd,
     metric_value,
     models_for,
+    patch_spec,
     route_manifest,
+    running_operator,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,24 +46,16 @@ CHILDREN = [
 
 @pytest.fixture(scope="module")
 def namespace(cluster: ControlPlane) -> Iterator[str]:
-    name = f"op-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    install_crd(cluster)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with crd_namespace(cluster, "op") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def operator(
     cluster: ControlPlane, namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(cluster, namespace, tmp_path_factory.mktemp("operator")).start()
-    try:
+    with running_operator(cluster, namespace, tmp_path_factory.mktemp("operator")) as proc:
         yield proc
-    finally:
-        code = proc.stop()
-        print(proc.log_tail())
-        assert code == 0, f"operator did not shut down cleanly (exit {code})"
 
 
 def policy_of(cluster: ControlPlane, namespace: str, route: str) -> Any:
@@ -83,9 +78,23 @@ def wait_ready(
     return eventually(ready, f"{route} Ready", timeout=timeout)
 
 
-def new_route(cluster: ControlPlane, namespace: str, **kw: Any) -> str:
+def labelled(cluster: ControlPlane, namespace: str, route: str) -> list[str]:
+    """``kind/name`` of every object labelled as the route's (pods and replica sets too)."""
+    return cluster.kubectl(
+        "get",
+        "all,configmap,serviceaccount,role,rolebinding,pdb",
+        "-n",
+        namespace,
+        "-l",
+        f"inferensys.io/route={route}",
+        "-o",
+        "name",
+    ).stdout.split()
+
+
+def new_route(cluster: ControlPlane, namespace: str) -> str:
     name = f"r{uuid.uuid4().hex[:6]}"
-    apply(cluster, namespace, *models_for(name), route_manifest(name, app=name, **kw))
+    apply_route(cluster, namespace, name)
     return name
 
 
@@ -137,16 +146,7 @@ def test_policy_change_reaches_the_configmap_and_a_running_router(
         eventually(
             lambda: router.threshold(route) == 0.5, "router serving threshold 0.5", timeout=30
         )
-        cluster.kubectl(
-            "patch",
-            "hybridroute",
-            route,
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            json.dumps({"spec": {"policy": {"complexity": {"threshold": 0.7}}}}),
-        )
+        patch_spec(cluster, namespace, route, {"policy": {"complexity": {"threshold": 0.7}}})
         # Correctness only: the <= 5 s propagation target is measured by
         # bench/bench_operator.py (docs/benchmarks.md). A wall-clock bound here would
         # flake on the shared 2-core box (kubectl, API server and watches all queue);
@@ -171,13 +171,8 @@ def test_router_reads_its_policy_with_only_the_rendered_role(
 ) -> None:
     route = new_route(cluster, namespace)
     wait_ready(cluster, namespace, route)
-    token = cluster.kubectl("create", "token", f"{route}-router", "-n", namespace).stdout.strip()
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    config["users"] = [{"name": "router", "user": {"token": token}}]
-    for ctx in config["contexts"]:
-        ctx["context"]["user"] = "router"
-    kubeconfig = tmp_path / "router.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
+    account = f"{route}-router"
+    kubeconfig = account_kubeconfig(cluster, namespace, account, tmp_path / "router.kubeconfig")
     can = cluster.kubectl(
         "auth",
         "can-i",
@@ -197,16 +192,7 @@ def test_router_reads_its_policy_with_only_the_rendered_role(
             "router with its own account serving",
             timeout=30,
         )
-        cluster.kubectl(
-            "patch",
-            "hybridroute",
-            route,
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            json.dumps({"spec": {"policy": {"complexity": {"threshold": 0.3}}}}),
-        )
+        patch_spec(cluster, namespace, route, {"policy": {"complexity": {"threshold": 0.3}}})
         eventually(lambda: router.threshold(route) == 0.3, "router sees threshold 0.3", timeout=10)
     finally:
         router.stop()
@@ -343,22 +329,14 @@ def test_missing_service_is_a_condition_and_the_last_good_policy_stays(
     route = new_route(cluster, namespace)
     wait_ready(cluster, namespace, route)
     good = policy_of(cluster, namespace, route)
-    cluster.kubectl(
-        "patch",
-        "hybridroute",
-        route,
-        "-n",
+    patch_spec(
+        cluster,
         namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(
-            {
-                "spec": {
-                    "large": {"endpoint": {"selector": None, "service": "no-such-svc"}},
-                    "policy": {"complexity": {"threshold": 0.9}},
-                }
-            }
-        ),
+        route,
+        {
+            "large": {"endpoint": {"selector": None, "service": "no-such-svc"}},
+            "policy": {"complexity": {"threshold": 0.9}},
+        },
     )
 
     def reconciled_false() -> dict[str, Any] | None:
@@ -402,57 +380,31 @@ def test_deleting_the_route_garbage_collects_its_children(
     wait_ready(cluster, namespace, route)
     cluster.kubectl("delete", "hybridroute", route, "-n", namespace)
 
-    def gone() -> bool:
-        left = cluster.kubectl(
-            "get",
-            "all,configmap,serviceaccount,role,rolebinding,pdb",
-            "-n",
-            namespace,
-            "-l",
-            f"inferensys.io/route={route}",
-            "-o",
-            "name",
-        ).stdout
-        return not left.strip()
-
-    eventually(gone, "children garbage-collected", timeout=60)
+    eventually(
+        lambda: not labelled(cluster, namespace, route), "children garbage-collected", timeout=60
+    )
 
 
 def test_operator_killed_mid_reconcile_converges_after_restart_without_duplicates(
     cluster: ControlPlane, tmp_path: Path
 ) -> None:
-    namespace = f"kill-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    install_crd(cluster)
     routes = [f"k{i}" for i in range(8)]
     objects = [o for r in routes for o in (*models_for(r), route_manifest(r, app=r))]
-    first = OperatorProcess(cluster, namespace, tmp_path).start()
-    try:
-        apply(cluster, namespace, *objects)
-        eventually(
-            lambda: get_json(cluster, "configmap", "k0-policy", "-n", namespace),
-            "the first children",
-            timeout=30,
-        )
-    finally:
-        first.kill()
-    second = OperatorProcess(cluster, namespace, tmp_path).start()
-    try:
-        for route in routes:
-            wait_ready(cluster, namespace, route)
-        for route in routes:
-            names = cluster.kubectl(
-                "get",
-                "all,configmap,serviceaccount,role,rolebinding,pdb",
-                "-n",
-                namespace,
-                "-l",
-                f"inferensys.io/route={route}",
-                "-o",
-                "name",
-            ).stdout.split()
-            owned = [n for n in names if not n.startswith(("pod/", "replicaset.", "endpoints"))]
-            assert len(owned) == len(CHILDREN), owned
-    finally:
-        assert second.stop() == 0
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with crd_namespace(cluster, "kill") as namespace:
+        first = OperatorProcess(cluster, namespace, tmp_path).start()
+        try:
+            apply(cluster, namespace, *objects)
+            eventually(
+                lambda: get_json(cluster, "configmap", "k0-policy", "-n", namespace),
+                "the first children",
+                timeout=30,
+            )
+        finally:
+            first.kill()
+        with running_operator(cluster, namespace, tmp_path):
+            for route in routes:
+                wait_ready(cluster, namespace, route)
+            for route in routes:
+                names = labelled(cluster, namespace, route)
+                owned = [n for n in names if not n.startswith(("pod/", "replicaset.", "endpoints"))]
+                assert len(owned) == len(CHILDREN), owned

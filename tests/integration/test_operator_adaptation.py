@@ -5,7 +5,6 @@ open-loop OpenAI-API load generator. Intervals are 1-2 s so each test takes seco
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,9 +26,11 @@ from operator_harness import (
     RouterProcess,
     apply,
     condition,
+    crd_namespace,
     get_json,
-    install_crd,
     metric_value,
+    patch_spec,
+    running_operator,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,11 +44,8 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def namespace(cluster: ControlPlane) -> Iterator[str]:
-    name = f"adapt-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    install_crd(cluster)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with crd_namespace(cluster, "adapt") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +80,8 @@ def operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
-    proc = OperatorProcess(cluster, namespace, workdir, "--prometheus-url", prometheus.url)
-    proc.start()
-    try:
+    with running_operator(cluster, namespace, workdir, "--prometheus-url", prometheus.url) as proc:
         yield proc
-    finally:
-        code = proc.stop()
-        assert code == 0, f"operator did not shut down cleanly (exit {code})\n{proc.log_tail()}"
 
 
 def route_manifest(
@@ -131,13 +124,6 @@ def constant(value: float, **extra: Any) -> dict[str, Any]:
         "signals": {"queueDepth": {"target": 1, "query": f"vector({value})"}},
         **extra,
     }
-
-
-def patch_spec(plane: ControlPlane, namespace: str, route: str, spec: dict[str, Any]) -> None:
-    plane.kubectl(
-        "patch", "hybridroute", route, "-n", namespace, "--type=merge", "-p",
-        json.dumps({"spec": spec}),
-    )  # fmt: skip
 
 
 def savings_of(plane: ControlPlane, namespace: str, route: str) -> dict[str, Any]:

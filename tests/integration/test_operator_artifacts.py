@@ -20,11 +20,12 @@ from hybridroute_quality.cli import configmap_manifest
 from operator_harness import (
     OperatorProcess,
     apply,
+    apply_route,
     condition,
+    crd_namespace,
     get_json,
-    install_crd,
-    models_for,
     route_manifest,
+    running_operator,
 )
 
 pytestmark = pytest.mark.integration
@@ -34,18 +35,14 @@ pytestmark = pytest.mark.integration
 def setup(
     cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, OperatorProcess]]:
-    namespace = f"art-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    install_crd(cluster)
-    # no periodic resync within the test: artifact ConfigMap changes must arrive by watch
     workdir = tmp_path_factory.mktemp("op-artifacts")
-    proc = OperatorProcess(cluster, namespace, workdir, "--resync-seconds", "600").start()
-    try:
+    # no periodic resync within the test: artifact ConfigMap changes must arrive by watch
+    no_resync = ("--resync-seconds", "600")
+    with (
+        crd_namespace(cluster, "art") as namespace,
+        running_operator(cluster, namespace, workdir, *no_resync) as proc,
+    ):
         yield namespace, proc
-    finally:
-        code = proc.stop()
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        assert code == 0
 
 
 def default_artifact(folder: Path) -> tuple[Path, Path]:
@@ -67,7 +64,7 @@ def test_missing_artifact_configmap_is_a_condition_until_it_is_created(
     route["spec"]["policy"]["complexity"].update(
         {"scorer": "learned", "scorerArtifactConfigMap": scorer_cm}
     )
-    apply(cluster, namespace, *models_for(name), route)
+    apply_route(cluster, namespace, name, route)
 
     def reconciled() -> dict[str, Any] | None:
         obj = get_json(cluster, "hybridroute", name, "-n", namespace)
@@ -162,7 +159,7 @@ def test_renaming_to_a_missing_configmap_holds_the_router_pods_and_policy(
     route["spec"]["policy"]["complexity"].update(
         {"scorer": "learned", "scorerArtifactConfigMap": first}
     )
-    apply(cluster, namespace, *models_for(name), route)
+    apply_route(cluster, namespace, name, route)
 
     def mounted() -> str | None:
         deployment = get_json(cluster, "deployment", f"{name}-router", "-n", namespace)

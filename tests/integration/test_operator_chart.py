@@ -17,13 +17,11 @@ from hybridroute_localstack import ControlPlane, eventually
 from operator_harness import (
     ROOT,
     OperatorProcess,
-    apply,
-    condition,
-    get_json,
-    install_crd,
+    account_kubeconfig,
+    apply_route,
+    crd_namespace,
     metric_value,
-    models_for,
-    route_manifest,
+    route_ready,
 )
 
 pytestmark = pytest.mark.integration
@@ -84,24 +82,14 @@ def test_namespaced_install_uses_roles_and_namespaced_peering(helm: str) -> None
 def chart_account(cluster: ControlPlane, helm: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """The chart's ServiceAccount and namespaced RBAC applied for a fresh namespace; a
     kubeconfig authenticating as that account."""
-    namespace = f"rbac-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    install_crd(cluster)
-    docs = template(helm, f"watchNamespaces={{{namespace}}}", namespace=namespace)
-    wanted = [d for d in docs if d["kind"] in {"ServiceAccount", "Role", "RoleBinding"}]
-    cluster.kubectl(
-        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": wanted})
-    )
-    account = next(d for d in wanted if d["kind"] == "ServiceAccount")["metadata"]["name"]
-    token = cluster.kubectl("create", "token", account, "-n", namespace).stdout.strip()
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    config["users"] = [{"name": "operator", "user": {"token": token}}]
-    for ctx in config["contexts"]:
-        ctx["context"]["user"] = "operator"
-    kubeconfig = tmp_path / "operator.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
-    yield kubeconfig, namespace
-    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with crd_namespace(cluster, "rbac") as namespace:
+        docs = template(helm, f"watchNamespaces={{{namespace}}}", namespace=namespace)
+        wanted = [d for d in docs if d["kind"] in {"ServiceAccount", "Role", "RoleBinding"}]
+        rbac = {"apiVersion": "v1", "kind": "List", "items": wanted}
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(rbac))
+        account = next(d for d in wanted if d["kind"] == "ServiceAccount")["metadata"]["name"]
+        path = tmp_path / "operator.kubeconfig"
+        yield account_kubeconfig(cluster, namespace, account, path), namespace
 
 
 def test_charts_rbac_allows_owner_references_that_block_owner_deletion(
@@ -134,13 +122,12 @@ def test_operator_works_with_only_the_charts_rbac(
     proc.command[proc.command.index("--kubeconfig") + 1] = str(kubeconfig)
     proc.start()
     try:
-        apply(cluster, namespace, *models_for("rb"), route_manifest("rb", app="rb"))
-
-        def ready() -> bool:
-            found = condition(get_json(cluster, "hybridroute", "rb", "-n", namespace), "Ready")
-            return bool(found and found["status"] == "True")
-
-        eventually(ready, "route Ready with the chart's RBAC", timeout=90)
+        apply_route(cluster, namespace, "rb")
+        eventually(
+            lambda: route_ready(cluster, namespace, "rb"),
+            "route Ready with the chart's RBAC",
+            timeout=90,
+        )
         assert "Forbidden" not in proc.log_tail(200)
     finally:
         assert proc.stop() == 0
@@ -176,13 +163,12 @@ def test_two_replicas_with_the_charts_arguments_elect_exactly_one_worker(
         proc.command[proc.command.index("--kubeconfig") + 1] = str(kubeconfig)
         replicas.append(proc.start())
     try:
-        apply(cluster, namespace, *models_for("ha"), route_manifest("ha", app="ha"))
-
-        def ready() -> bool:
-            found = condition(get_json(cluster, "hybridroute", "ha", "-n", namespace), "Ready")
-            return bool(found and found["status"] == "True")
-
-        eventually(ready, "route Ready with two chart replicas", timeout=90)
+        apply_route(cluster, namespace, "ha")
+        eventually(
+            lambda: route_ready(cluster, namespace, "ha"),
+            "route Ready with two chart replicas",
+            timeout=90,
+        )
 
         def active() -> list[float]:
             return [metric_value(p.metrics(), "hybridroute_operator_active") or 0 for p in replicas]

@@ -3,93 +3,50 @@ Operator's API exists, an HPA when asked, and pruning of what is no longer rende
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from hybridroute_localstack import ControlPlane, eventually
 from operator_harness import (
     OperatorProcess,
-    apply,
+    apply_route,
     condition,
+    crd_namespace,
     get_json,
-    install_crd,
-    models_for,
+    install_monitoring_crd,
+    patch_spec,
     route_manifest,
+    running_operator,
 )
 
 pytestmark = pytest.mark.integration
-
-# Just enough of the Prometheus Operator's CRD for the API to be served.
-SERVICE_MONITOR_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "ServiceMonitor",
-            "plural": "servicemonitors",
-            "singular": "servicemonitor",
-        },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
 
 
 @pytest.fixture(scope="module")
 def setup(
     cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, OperatorProcess]]:
-    namespace = f"opt-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    install_crd(cluster)
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(SERVICE_MONITOR_CRD))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/servicemonitors.monitoring.coreos.com",
-        "--timeout=60s",
-    )
-    proc = OperatorProcess(cluster, namespace, tmp_path_factory.mktemp("op-children")).start()
-    try:
-        yield namespace, proc
-    finally:
-        code = proc.stop()
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        assert code == 0
+    with crd_namespace(cluster, "opt") as namespace:
+        install_monitoring_crd(cluster, "ServiceMonitor", "servicemonitors")
+        workdir = tmp_path_factory.mktemp("op-children")
+        with running_operator(cluster, namespace, workdir) as proc:
+            yield namespace, proc
 
 
 def exists(cluster: ControlPlane, namespace: str, kind: str, name: str) -> bool:
     return get_json(cluster, kind, name, "-n", namespace) is not None
 
 
-def patch(cluster: ControlPlane, namespace: str, route: str, spec: dict[str, Any]) -> None:
-    cluster.kubectl(
-        "patch",
-        "hybridroute",
-        route,
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": spec}),
-    )
+def wait_exists(
+    cluster: ControlPlane, namespace: str, kind: str, name: str, what: str, timeout: float = 30
+) -> None:
+    eventually(lambda: exists(cluster, namespace, kind, name), what, timeout=timeout)
+
+
+def wait_gone(
+    cluster: ControlPlane, namespace: str, kind: str, name: str, what: str, timeout: float = 30
+) -> None:
+    eventually(lambda: not exists(cluster, namespace, kind, name), what, timeout=timeout)
 
 
 def test_service_monitor_is_created_when_its_api_exists_and_pruned_when_disabled(
@@ -97,21 +54,20 @@ def test_service_monitor_is_created_when_its_api_exists_and_pruned_when_disabled
 ) -> None:
     namespace, _ = setup
     route = "opt-sm"
-    apply(cluster, namespace, *models_for(route), route_manifest(route, app=route))
-    eventually(
-        lambda: exists(cluster, namespace, "servicemonitor", f"{route}-router"),
+    apply_route(cluster, namespace, route)
+    wait_exists(
+        cluster,
+        namespace,
+        "servicemonitor",
+        f"{route}-router",
         "ServiceMonitor created (the API exists)",
-        timeout=60,
+        60,
     )
     monitor = get_json(cluster, "servicemonitor", f"{route}-router", "-n", namespace)
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"  # type: ignore[index]
 
-    patch(cluster, namespace, route, {"monitoring": {"serviceMonitor": False}})
-    eventually(
-        lambda: not exists(cluster, namespace, "servicemonitor", f"{route}-router"),
-        "ServiceMonitor pruned",
-        timeout=30,
-    )
+    patch_spec(cluster, namespace, route, {"monitoring": {"serviceMonitor": False}})
+    wait_gone(cluster, namespace, "servicemonitor", f"{route}-router", "ServiceMonitor pruned")
 
 
 def test_autoscaling_creates_an_hpa_and_removing_it_prunes_the_hpa(
@@ -119,27 +75,20 @@ def test_autoscaling_creates_an_hpa_and_removing_it_prunes_the_hpa(
 ) -> None:
     namespace, _ = setup
     route = "opt-hpa"
-    apply(cluster, namespace, *models_for(route), route_manifest(route, app=route))
-    eventually(
-        lambda: exists(cluster, namespace, "deployment", f"{route}-router"),
-        "router Deployment created",
-        timeout=60,
+    apply_route(cluster, namespace, route)
+    wait_exists(
+        cluster, namespace, "deployment", f"{route}-router", "router Deployment created", 60
     )
     assert not exists(cluster, namespace, "hpa", f"{route}-router")
 
-    patch(
-        cluster, namespace, route, {"router": {"autoscaling": {"minReplicas": 2, "maxReplicas": 5}}}
-    )
-    eventually(
-        lambda: exists(cluster, namespace, "hpa", f"{route}-router"), "HPA created", timeout=30
-    )
+    autoscaling = {"minReplicas": 2, "maxReplicas": 5}
+    patch_spec(cluster, namespace, route, {"router": {"autoscaling": autoscaling}})
+    wait_exists(cluster, namespace, "hpa", f"{route}-router", "HPA created")
     hpa = get_json(cluster, "hpa", f"{route}-router", "-n", namespace)
     assert hpa["spec"]["maxReplicas"] == 5  # type: ignore[index]
 
-    patch(cluster, namespace, route, {"router": {"autoscaling": None}})
-    eventually(
-        lambda: not exists(cluster, namespace, "hpa", f"{route}-router"), "HPA pruned", timeout=30
-    )
+    patch_spec(cluster, namespace, route, {"router": {"autoscaling": None}})
+    wait_gone(cluster, namespace, "hpa", f"{route}-router", "HPA pruned")
 
 
 def test_removed_version_loses_its_service_and_the_route_stays_ready(
@@ -147,22 +96,18 @@ def test_removed_version_loses_its_service_and_the_route_stays_ready(
 ) -> None:
     namespace, _ = setup
     route = "opt-ver"
-    apply(cluster, namespace, *models_for(route), route_manifest(route, app=route))
-    eventually(
-        lambda: exists(cluster, namespace, "service", f"{route}-small-v2"),
-        "both versions' Services created",
-        timeout=60,
+    apply_route(cluster, namespace, route)
+    wait_exists(
+        cluster, namespace, "service", f"{route}-small-v2", "both versions' Services created", 60
     )
     only_v1 = {
         "name": "v1",
         "weight": 100,
         "endpoint": {"selector": {"app": f"{route}-small", "version": "v1"}, "port": 8000},
     }
-    patch(cluster, namespace, route, {"small": {"versions": [only_v1]}})
-    eventually(
-        lambda: not exists(cluster, namespace, "service", f"{route}-small-v2"),
-        "removed version's Service pruned",
-        timeout=30,
+    patch_spec(cluster, namespace, route, {"small": {"versions": [only_v1]}})
+    wait_gone(
+        cluster, namespace, "service", f"{route}-small-v2", "removed version's Service pruned"
     )
     assert exists(cluster, namespace, "service", f"{route}-small-v1")
 
@@ -187,7 +132,7 @@ def test_router_secrets_and_admin_port_reach_the_router_deployment_and_service(
     manifest["spec"]["router"]["feedbackTokenSecretRef"] = {"name": "keys", "key": "feedback"}
     manifest["spec"]["router"]["hashKeySecretRef"] = {"name": "keys", "key": "hash"}
     manifest["spec"]["router"]["adminPort"] = 9090
-    apply(cluster, namespace, *models_for(route), manifest)
+    apply_route(cluster, namespace, route, manifest)
 
     def router_args() -> list[str] | None:
         found = get_json(cluster, "deployment", f"{route}-router", "-n", namespace)

@@ -3,13 +3,12 @@ rejected at apply time with a readable message; the webhook is removed on shutdo
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 from hybridroute_localstack import ControlPlane, eventually
 from hybridroute_localstack.probe import free_port
-from operator_harness import OperatorProcess, apply, get_json, install_crd, route_manifest
+from operator_harness import apply, crd_namespace, get_json, route_manifest, running_operator
 
 pytestmark = pytest.mark.integration
 CONFIGURATION = "hybridroute.inferensys.io"
@@ -21,14 +20,11 @@ def webhooks(cluster: ControlPlane) -> list[dict[str, object]]:
 
 
 def test_webhook_rejects_what_the_schema_cannot_say(cluster: ControlPlane, tmp_path: Path) -> None:
-    namespace = f"hook-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    install_crd(cluster)
-    port = free_port()
-    proc = OperatorProcess(
-        cluster, namespace, tmp_path, "--webhook-port", str(port), "--webhook-host", "127.0.0.1"
-    ).start()
-    try:
+    webhook = ("--webhook-port", str(free_port()), "--webhook-host", "127.0.0.1")
+    with (
+        crd_namespace(cluster, "hook") as namespace,
+        running_operator(cluster, namespace, tmp_path, *webhook),
+    ):
         eventually(lambda: webhooks(cluster), "the webhook registered", timeout=30)
         bad = route_manifest("hooked", app="hooked")
         bad["spec"]["policy"]["tiers"] = {"rules": {"critical": "large"}, "default": "gold"}
@@ -42,10 +38,6 @@ def test_webhook_rejects_what_the_schema_cannot_say(cluster: ControlPlane, tmp_p
         assert get_json(cluster, "hybridroute", "hooked", "-n", namespace) is None
         good = route_manifest("hooked", app="hooked")
         apply(cluster, namespace, good)
-    finally:
-        code = proc.stop()
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-    assert code == 0
     assert webhooks(cluster) == []  # cleaned up: a stopped operator blocks nothing
     cluster.kubectl(
         "delete", "validatingwebhookconfiguration", CONFIGURATION, "--ignore-not-found", check=False
