@@ -66,11 +66,23 @@ class Server:
             self.proc.wait(timeout=15)
 
 
-def pinned(cpu: int, nice: int, cmd: list[str]) -> list[str]:
-    """cmd pinned to one core, at a nice level when not 0 (taskset and nice exec the
-    command: the pid stays the same)."""
+def pinned(cpu: int, nice: int, cmd: list[str], fifo: int = 0) -> list[str]:
+    """cmd pinned to one core, at a nice level when not 0, or with fifo > 0 at that
+    SCHED_FIFO priority (taskset, nice and chrt exec the command: the pid stays the same)."""
     prefix = ["nice", "-n", str(nice)] if nice else []
+    if fifo > 0:
+        prefix = ["chrt", "-f", str(fifo)]
     return ["taskset", "-c", str(cpu), *prefix, *cmd]
+
+
+def set_fifo(pid: int, priority: int) -> None:
+    """Every thread of pid to SCHED_FIFO at priority, or back to SCHED_OTHER (its nice
+    level kept) with priority 0: a real-time thread is never kept waiting by ordinary
+    work on its core."""
+    policy = os.SCHED_FIFO if priority > 0 else os.SCHED_OTHER
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setscheduler(int(tid), policy, os.sched_param(priority))
 
 
 def start(
@@ -101,11 +113,12 @@ def set_autogroup_nice(pid: int, nice: int) -> None:
 
 
 def run_pinned(
-    cmd: list[str], cpu: int, nice: int, env: dict[str, str], timeout: float
+    cmd: list[str], cpu: int, nice: int, env: dict[str, str], timeout: float, fifo: int = 0
 ) -> subprocess.CompletedProcess[str]:
-    """Run cmd to completion pinned to a core, in its own session at the nice level."""
+    """Run cmd to completion pinned to a core, in its own session at the nice level (or
+    at SCHED_FIFO priority fifo when > 0)."""
     with subprocess.Popen(
-        pinned(cpu, nice, cmd),
+        pinned(cpu, nice, cmd, fifo),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,

@@ -88,6 +88,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--router-arg", action="append", default=[], help="extra router CLI argument")
     p.add_argument("--workdir", type=Path, help="logs and rendered configs (default: a temp dir)")
     p.add_argument(
+        "--fifo",
+        type=int,
+        default=0,
+        metavar="PRIO",
+        help="runs at ONE connection only: wrk, the upstream and the measured SUT at this "
+        "SCHED_FIFO priority (diagnostic: no other work on the machine can delay them)",
+    )
+    p.add_argument(
         "--baseline",
         metavar="REV",
         help="also run the router of git revision REV (arm router@REV) beside the current one",
@@ -219,7 +227,7 @@ def sanity_check(arm: Arm, api_key: str) -> None:
     print(f"  {arm.name}: 200 OK", flush=True)
 
 
-def wrk(url: str, conns: int, seconds: int, ln: Launch) -> str:
+def wrk(url: str, conns: int, seconds: int, ln: Launch, fifo: int = 0) -> str:
     cmd = [
         "wrk",
         f"-t{conns}",  # one connection per thread: chat.lua times each connection
@@ -231,7 +239,7 @@ def wrk(url: str, conns: int, seconds: int, ln: Launch) -> str:
         str(HERE / "chat.lua"),
         url,
     ]
-    done = procs.run_pinned(cmd, WRK_CPU, ln.nice, ln.env, timeout=seconds + 60)
+    done = procs.run_pinned(cmd, WRK_CPU, ln.nice, ln.env, timeout=seconds + 60, fifo=fifo)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}")
     return done.stdout
@@ -245,7 +253,13 @@ def overhead_buckets(arm: Arm) -> dict[float, float]:
 
 
 def measure(
-    arm: Arm, arms: list[Arm], conns: int, rep: int, args: argparse.Namespace, ln: Launch
+    arm: Arm,
+    arms: list[Arm],
+    upstream: Server,
+    conns: int,
+    rep: int,
+    args: argparse.Namespace,
+    ln: Launch,
 ) -> tuple[RunRecord, tuple[float | None, float | None]]:
     """One measured run; with the router's self-measured overhead p50 and p99 (upper
     bucket bounds, seconds) for the router arm."""
@@ -253,12 +267,22 @@ def measure(
         if other.server is not arm.server and other.name != "direct":
             other.server.pause()
     arm.server.resume()
-    wrk(arm.base_url, conns, args.warmup, ln)
-    before = overhead_buckets(arm)
-    cpu0 = procs.tree_cpu_seconds(arm.server.pid)
-    result = parse_wrk_output(wrk(arm.base_url, conns, args.duration, ln))
-    cpu = procs.tree_cpu_seconds(arm.server.pid) - cpu0
-    after = overhead_buckets(arm)
+    # --fifo: one connection only (a closed loop of one request keeps at most one of
+    # them busy at a time, so the rest of the machine keeps a core)
+    fifo = args.fifo if conns == 1 else 0
+    realtime = {arm.server.pid, upstream.pid} if fifo else set()
+    for pid in realtime:
+        procs.set_fifo(pid, fifo)
+    try:
+        wrk(arm.base_url, conns, args.warmup, ln, fifo)
+        before = overhead_buckets(arm)
+        cpu0 = procs.tree_cpu_seconds(arm.server.pid)
+        result = parse_wrk_output(wrk(arm.base_url, conns, args.duration, ln, fifo))
+        cpu = procs.tree_cpu_seconds(arm.server.pid) - cpu0
+        after = overhead_buckets(arm)
+    finally:
+        for pid in realtime:
+            procs.set_fifo(pid, 0)
     own = (bucket_quantile(before, after, 0.5), bucket_quantile(before, after, 0.99))
     rec = RunRecord(arm.name, conns, rep, result, cpu)
     if result.concurrency > conns * 1.1:
@@ -329,7 +353,13 @@ def report(
         f"{meta['wrk']}" + (f", LiteLLM {meta['litellm']}" if "litellm" in meta else "") + ".",
         f"{args.runs} alternating runs of {args.duration} s (after {args.warmup} s warm-up) per "
         "arm and connection count; medians of the runs, errors summed over them"
-        + (f"; every process at nice {args.nice}." if args.nice else "."),
+        + (f"; every process at nice {args.nice}" if args.nice else "")
+        + (
+            f"; at one connection wrk, the upstream and the measured SUT at SCHED_FIFO "
+            f"priority {args.fifo} (diagnostic, see the tail-latency section)."
+            if args.fifo
+            else "."
+        ),
         "",
         render_table(sums, labels),
         "Ratios (from the medians; added latency is the arm's minus the direct arm's):",
@@ -428,7 +458,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
         by_name = {a.name: a for a in arms}
         conns = [int(c) for c in args.connections.split(",")]
         for c, rep, name in schedule(conns, args.runs, names):
-            rec, overhead = measure(by_name[name], arms, c, rep, args, ln)
+            rec, overhead = measure(by_name[name], arms, upstream, c, rep, args, ln)
             records.append(rec)
             if is_router(name):
                 own.setdefault(name, {}).setdefault(c, []).append(overhead)
