@@ -26,7 +26,14 @@ from pathlib import Path
 from hybridroute_localstack import commands
 from hybridroute_localstack.build import MissingBinaryError, find_binary
 from hybridroute_localstack.kubeconfig import write_kubeconfig
-from hybridroute_localstack.node import FAKE_NODE_NAME, KWOK_CONFIG, fake_node
+from hybridroute_localstack.node import (
+    FAKE_NODE_NAME,
+    KWOK_CONFIG,
+    KWOK_STAGES,
+    STAGE_CRD_NAME,
+    fake_node,
+    stage_crd,
+)
 from hybridroute_localstack.pki import Pki, make_pki
 from hybridroute_localstack.probe import answers, free_port, tls_context
 from hybridroute_localstack.process import (
@@ -102,13 +109,17 @@ class ControlPlane:
         return self
 
     def start_workloads(self) -> None:
-        """Add controller-manager, scheduler and kwok with a Ready fake node (idempotent)."""
+        """Add controller-manager, scheduler and kwok with a Ready fake node (idempotent).
+        kwok's stages are Stage objects (``data/kwok-stages.yaml``), applied first."""
         if self.component("kwok") is not None:
             return
         try:
             pki = self.pki
             self._start_secure_component("kube-controller-manager", pki)
             self._start_secure_component("kube-scheduler", pki)
+            self.kubectl("apply", "-f", "-", input=json.dumps(stage_crd()))
+            self._wait_for("the kwok Stage type established", self._stage_type_established)
+            self.kubectl("apply", "-f", str(KWOK_STAGES))
             self._start_kwok()
             self.kubectl("apply", "-f", "-", input=json.dumps(fake_node()))
             self._wait_for("the fake node Ready", self._fake_node_ready)
@@ -131,6 +142,17 @@ class ControlPlane:
             check=False,
         )
         return ready.stdout == "True"
+
+    def _stage_type_established(self) -> bool:
+        established = self.kubectl(
+            "get",
+            "crd",
+            STAGE_CRD_NAME,
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+            check=False,
+        )
+        return established.stdout == "True"
 
     def _default_account_exists(self) -> bool:
         return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0

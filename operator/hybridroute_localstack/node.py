@@ -1,4 +1,5 @@
-"""The fake node that kwok keeps Ready, as a pure manifest."""
+"""The fake node that kwok keeps Ready and the Stage type kwok reads its stages from,
+as pure manifests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 FAKE_NODE_NAME = "kwok-node-0"
 KWOK_CONFIG = Path(__file__).resolve().parent / "data" / "kwok.yaml"
+KWOK_STAGES = Path(__file__).resolve().parent / "data" / "kwok-stages.yaml"
+STAGE_CRD_NAME = "stages.kwok.x-k8s.io"
 
 
 def fake_node(name: str = FAKE_NODE_NAME) -> dict[str, Any]:
@@ -27,4 +30,38 @@ def fake_node(name: str = FAKE_NODE_NAME) -> dict[str, Any]:
         },
         "spec": {},
         "status": {"allocatable": resources, "capacity": resources},
+    }
+
+
+def stage_crd() -> dict[str, Any]:
+    """The ``kwok.x-k8s.io/v1alpha1`` ``Stage`` type kwok lists and watches with
+    ``enableCRDs: [Stage]`` (cluster-scoped). Only kwok reads these objects, which it
+    validates itself; the schema here keeps every field as written."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": STAGE_CRD_NAME},
+        "spec": {
+            "group": "kwok.x-k8s.io",
+            "scope": "Cluster",
+            "names": {
+                "kind": "Stage",
+                "listKind": "StageList",
+                "plural": "stages",
+                "singular": "stage",
+            },
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
     }

@@ -5,7 +5,9 @@ kubelet for the pods it can run (see ``podplan.py`` for exactly what runs and ho
 container's paths, address and ``/etc/hosts`` are mapped): it watches the pods on the
 API server (a poll every ``interval`` seconds), starts one local process per pod,
 stops it when the pod goes away (a pod deleted, a Deployment scaled down), restarts
-it when it exits, and keeps its ConfigMap files current. It also plays kube-proxy
+it when it exits, and keeps its ConfigMap files current. As the kubelet's readiness
+probe, it reports a pod Ready only once its process answers (``readiness.py``: a kwok
+Stage keeps the runner's pods unready until then). It also plays kube-proxy
 (``svcproxy.py``): each Service with a selector gets a loopback address whose ports
 forward to the processes behind the Service's ready EndpointSlice endpoints.
 The address each pod runs on is published on the pod as the annotation
@@ -49,6 +51,15 @@ from hybridroute_localstack.podplan import (
     service_names,
 )
 from hybridroute_localstack.process import Component, start
+from hybridroute_localstack.readiness import (
+    READY_ANNOTATION,
+    STAGE_PATH,
+    Probe,
+    ProbeState,
+    check,
+    probe_of,
+    runner_stage,
+)
 from hybridroute_localstack.svcproxy import ServiceProxies
 
 JsonObject = dict[str, Any]
@@ -72,6 +83,9 @@ class RunningPod:
     restarts: int = 0
     files: dict[str, str] = field(default_factory=dict)
     """Volume file path -> sha256 of what was written last."""
+    probe: Probe | None = None
+    """The readiness probe; None when its spec names no port of the container."""
+    readiness: ProbeState = field(default_factory=ProbeState)
 
     @property
     def key(self) -> str:
@@ -136,6 +150,8 @@ class PodRunner:
     # -- public -----------------------------------------------------------------------
 
     def start(self) -> PodRunner:
+        """Register the runner's kwok Stage (its pods start unready), then poll."""
+        self._register_stage()
         self._thread = threading.Thread(target=self._loop, name="pod-runner", daemon=True)
         self._thread.start()
         return self
@@ -170,6 +186,10 @@ class PodRunner:
         for pod in pods:
             pod.component.stop(grace=5)
         self.proxies.stop()
+        with contextlib.suppress(KubeApiError):
+            self.api.request(
+                "DELETE", f"{STAGE_PATH}/{runner_stage(self.namespaces)['metadata']['name']}"
+            )
         for path in self._mount_points:
             _remove_mount_point(path)
 
@@ -208,10 +228,15 @@ class PodRunner:
             if running_pod is None:
                 if key not in self._failed:
                     self._start_pod(pod, cluster)
+                else:  # not run here: Ready as kwok alone would report it
+                    self._publish(pod, ready=True)
             elif not running_pod.component.running():
+                running_pod.readiness = ProbeState()  # as the kubelet: not running, not ready
+                self._publish(pod, ready=False)
                 self._restart(running_pod)
             else:
                 self._refresh_files(running_pod, pod, cluster)
+                self._probe(running_pod, pod)
 
     def _cluster(self, pods: Any) -> Cluster:
         namespaces = sorted({p["metadata"]["namespace"] for p in pods})
@@ -259,6 +284,10 @@ class PodRunner:
         # the pod's files hold its token and Secret values (run.sh has its env): owner only
         directory.mkdir(mode=0o700, parents=True)
         running = self._launch(plan, address, directory)
+        try:
+            running.probe = probe_of(pod["spec"]["containers"][0], plan.ports)
+        except ValueError as exc:
+            self.say(f"pod {key}: readiness probe not run, the pod stays unready ({exc})")
         with self._lock:
             self._pods[key] = running
         try:
@@ -268,6 +297,38 @@ class PodRunner:
             self.errors.append(f"annotate {key}: {exc}")
         ports = ", ".join(f"{n} {address}:{p}" for n, p in plan.ports.items())
         self.say(f"pod {key} ({plan.kind}) runs as pid {running.component.pid}: {ports}")
+
+    def _register_stage(self) -> None:
+        stage = runner_stage(self.namespaces)
+        path = f"{STAGE_PATH}/{stage['metadata']['name']}?fieldManager=hybridroute-pod-runner"
+        try:
+            self.api.request("PATCH", f"{path}&force=true", stage, "application/apply-patch+yaml")
+        except KubeApiError as exc:
+            self.say(f"no kwok Stage for the runner: pods are Ready before they answer ({exc})")
+
+    def _probe(self, running: RunningPod, pod: JsonObject) -> None:
+        """Probe when due; publish the outcome for kwok's probe stages."""
+        probe, state = running.probe, running.readiness
+        if probe is None:
+            return
+        now = time.monotonic()
+        if now >= max(state.due, running.started + probe.initial_delay):
+            state.record(probe, check(probe, running.address), now, self.interval)
+        self._publish(pod, ready=state.ready)
+
+    def _publish(self, pod: JsonObject, *, ready: bool) -> None:
+        """Set the pod's :data:`READY_ANNOTATION` when it differs (a pod that is not
+        Ready and was never probed needs no ``"false"``)."""
+        meta = pod["metadata"]
+        current = (meta.get("annotations") or {}).get(READY_ANNOTATION)
+        wanted = "true" if ready else "false"
+        if current == wanted or (current is None and not ready and not _pod_ready(pod)):
+            return
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        try:
+            self.api.merge_patch(path, {"metadata": {"annotations": {READY_ANNOTATION: wanted}}})
+        except KubeApiError as exc:
+            self.errors.append(f"readiness of {meta['namespace']}/{meta['name']}: {exc}")
 
     def _launch(self, plan: PodPlan, address: str, directory: Path) -> RunningPod:
         volume_dirs: dict[str, str] = {}
@@ -331,6 +392,7 @@ class PodRunner:
         )
         running.started = time.monotonic()
         running.restarts += 1
+        running.readiness = ProbeState()
 
     def _refresh_files(self, running: RunningPod, pod: JsonObject, cluster: Cluster) -> None:
         """ConfigMap and Secret volumes follow their objects (as the kubelet syncs them)."""
@@ -400,6 +462,11 @@ class PodRunner:
             temporary = self.targets_file.with_suffix(".new")
             temporary.write_text(text)
             temporary.replace(self.targets_file)
+
+
+def _pod_ready(pod: JsonObject) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _remove_mount_point(path: Path) -> None:

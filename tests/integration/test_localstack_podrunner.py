@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from hybridroute_localstack.kubeapi import KubeApi
 from hybridroute_localstack.podplan import ADDRESS_ANNOTATION
 from hybridroute_localstack.podrunner import PodRunner
 from hybridroute_localstack.probe import free_port
+from hybridroute_localstack.readiness import READY_ANNOTATION
 
 pytestmark = [
     pytest.mark.integration,
@@ -149,3 +151,154 @@ def test_pods_run_with_their_configmap_and_follow_scaling_and_deletion(
     eventually(lambda: get(f"http://{resolved}:8000/") == "second", "the Service by its name")
     targets = json.loads(runner.targets_file.read_text())
     assert {t["labels"]["pod"] for t in targets} == {p.plan.name for p in runner.running().values()}
+
+
+# A pod process gated by a file of the test (the host's files are visible in the pod):
+# "late" listens only once the file exists; "gated" listens at once and answers its
+# readiness path /ready with 503 until the file exists (and again once it is removed).
+GATED_SERVER = """
+import http.server, os, sys, time
+host, port, mode, gate = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+while mode == "late" and not os.path.exists(gate):
+    time.sleep(0.05)
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path != "/ready" or os.path.exists(gate)
+        self.send_response(200 if ok else 503)
+        self.end_headers()
+        self.wfile.write(mode.encode())
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer((host, port), Handler).serve_forever()
+"""
+
+
+def gated(name: str, mode: str, gate: Path, probe: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A Service and a one-pod Deployment running :data:`GATED_SERVER`."""
+    labels = {"app": name}
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": "python:3.11-slim",
+        "command": ["python3", "-c", GATED_SERVER, "0.0.0.0", "8000", mode, str(gate)],
+        "ports": [{"name": "http", "containerPort": 8000}],
+    }
+    if probe is not None:
+        container["readinessProbe"] = probe
+    template = {"metadata": {"labels": labels}, "spec": {"containers": [container]}}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"selector": labels, "ports": [{"name": "http", "port": 8000}]},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+        },
+    ]
+
+
+def pod_ready(cluster: ControlPlane, namespace: str, pod: str) -> bool:
+    found = json.loads(cluster.kubectl("get", "pod", "-n", namespace, pod, "-o", "json").stdout)
+    conditions = found.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def ready_endpoints(cluster: ControlPlane, namespace: str, service: str) -> set[str]:
+    """Names of the pods listed ready in the Service's EndpointSlices."""
+    raw = cluster.kubectl(
+        "get", "endpointslices", "-n", namespace,
+        f"-l=kubernetes.io/service-name={service}", "-o", "json",
+    ).stdout  # fmt: skip
+    return {
+        e["targetRef"]["name"]
+        for s in json.loads(raw)["items"]
+        for e in s.get("endpoints") or []
+        if (e.get("conditions") or {}).get("ready") and e.get("targetRef")
+    }
+
+
+def watch_readiness(api: KubeApi, namespace: str) -> list[tuple[str, bool, str | None]]:
+    """From now on, every state of the namespace's pods as the API server records it:
+    (pod, Ready, the runner's readiness annotation), appended by a background watch."""
+    listed = api.request("GET", f"/api/v1/namespaces/{namespace}/pods")
+    since = listed["metadata"]["resourceVersion"]
+    path = f"/api/v1/namespaces/{namespace}/pods?watch=1&resourceVersion={since}"
+    states: list[tuple[str, bool, str | None]] = []
+
+    def follow() -> None:
+        url = f"{api.server}{path}&timeoutSeconds=120"
+        with urllib.request.urlopen(url, context=api.context, timeout=130) as stream:
+            for line in stream:
+                pod = json.loads(line)["object"]
+                ready = any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in pod.get("status", {}).get("conditions") or []
+                )
+                annotation = (pod["metadata"].get("annotations") or {}).get(READY_ANNOTATION)
+                states.append((pod["metadata"]["name"], ready, annotation))
+
+    threading.Thread(target=follow, daemon=True).start()
+    return states
+
+
+def refused(url: str) -> bool:
+    try:
+        get(url)
+    except OSError:
+        return True
+    return False
+
+
+def test_a_pod_is_ready_only_once_its_process_answers_its_readiness_probe(
+    cluster: ControlPlane, namespace: str, runner: PodRunner, tmp_path: Path
+) -> None:
+    late_gate, probe_gate = tmp_path / "late-listens", tmp_path / "gated-ready"
+    probe = {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 1,
+             "failureThreshold": 1}  # fmt: skip
+    history = watch_readiness(runner.api, namespace)
+    apply(cluster, namespace, *gated("late", "late", late_gate, None))
+    apply(cluster, namespace, *gated("gated", "gated", probe_gate, probe))
+    pods = eventually(lambda: r if len(r := runner.running()) == 2 else None, "two pods run")
+    probed, late = sorted(pods.values(), key=lambda p: p.plan.name)  # gated-… < late-…
+    late_door = runner.expose(namespace, "late", "http", "127.0.0.1", free_port())
+    gated_door = runner.expose(namespace, "gated", "http", "127.0.0.1", free_port())
+
+    # both processes run and have been probed, and failed: "late" does not listen yet,
+    # "gated" listens but answers /ready with 503. Neither is Ready, neither is an
+    # endpoint of its Service, and the Services refuse.
+    eventually(lambda: get(f"{probed.url()}/") == "gated", "gated listening")
+    eventually(lambda: late.readiness.failures > 0 and probed.readiness.failures > 0, "probed")
+    for pod in (late, probed):
+        assert pod.component.running()
+        assert not pod_ready(cluster, namespace, pod.plan.name)
+    assert ready_endpoints(cluster, namespace, "late") == set()
+    assert ready_endpoints(cluster, namespace, "gated") == set()
+    assert refused(f"{late_door}/")
+    assert refused(f"{gated_door}/")
+
+    # "late" starts listening: Ready, the Service's endpoint, reachable through it
+    late_gate.touch()
+    eventually(lambda: pod_ready(cluster, namespace, late.plan.name), "late Ready")
+    eventually(lambda: ready_endpoints(cluster, namespace, "late") == {late.plan.name}, "in late")
+    eventually(lambda: get(f"{late_door}/") == "late", "late through its Service")
+    assert not pod_ready(cluster, namespace, probed.plan.name)
+
+    # "gated" passes its readiness probe: Ready; it fails it again: out of the Service
+    probe_gate.touch()
+    eventually(lambda: get(f"{gated_door}/") == "gated", "gated through its Service")
+    assert pod_ready(cluster, namespace, probed.plan.name)
+    probe_gate.unlink()
+    eventually(lambda: not pod_ready(cluster, namespace, probed.plan.name), "gated unready")
+    eventually(lambda: ready_endpoints(cluster, namespace, "gated") == set(), "out of gated")
+    eventually(lambda: refused(f"{gated_door}/"), "gated Service refuses again")
+    assert probed.component.running()  # unready, not restarted
+
+    # at no moment was a pod Ready before the runner's probe had passed
+    for pod in (late, probed):
+        states = [(ready, note) for name, ready, note in history if name == pod.plan.name]
+        first_ready = next(note for ready, note in states if ready)
+        assert first_ready == "true", states

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hybridroute_localstack import commands
 from hybridroute_localstack.kubeconfig import render_kubeconfig
-from hybridroute_localstack.node import KWOK_CONFIG, fake_node
+from hybridroute_localstack.node import KWOK_CONFIG, KWOK_STAGES, fake_node
 from hybridroute_localstack.pki import make_pki
 from hybridroute_localstack.prometheus import scrape_config, stack_scrape_config
 
@@ -79,8 +79,11 @@ def test_fake_node_is_selected_by_the_kwok_configuration() -> None:
     options = documents[0]["options"]
     key, value = options["manageNodesWithAnnotationSelector"].split("=")
     assert fake_node()["metadata"]["annotations"][key] == value
-    stages = {d["metadata"]["name"] for d in documents[1:]}
+    assert options["enableCRDs"] == ["Stage"]  # the stages are Stage objects
+    assert len(documents) == 1
+    stages = {d["metadata"]["name"] for d in yaml.safe_load_all(KWOK_STAGES.read_text())}
     assert {"node-initialize", "node-heartbeat", "pod-ready", "pod-delete"} <= stages
+    assert {"pod-probe-passed", "pod-probe-failed"} <= stages
 
 
 def test_kind_config_describes_a_local_cluster() -> None:
