@@ -61,6 +61,31 @@ class LoopOutput:
     events: tuple[EventNote, ...] = ()
 
 
+SIGNIFICANT_DIGITS = 3
+
+
+def shown(value: float) -> float:
+    """A measured value as status shows it: three significant digits (0.873, 41200.0),
+    so a reading that moves only in digits nobody reads is no status write."""
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+
+def since_last_change(
+    section: Mapping[str, Any], previous: object, time_key: str
+) -> dict[str, Any]:
+    """``section`` with the ``previous`` section's ``time_key`` when both show the same
+    apart from it: a loop's section is written only when what it shows changes (a status
+    write per route and interval would churn etcd and every watcher), so its time is when
+    it last changed, not when it was last evaluated."""
+    out = dict(section)
+    if not (isinstance(previous, Mapping) and time_key in out and time_key in previous):
+        return out
+    rest = {k: v for k, v in out.items() if k != time_key}
+    if {k: v for k, v in previous.items() if k != time_key} == rest:
+        out[time_key] = previous[time_key]
+    return out
+
+
 @dataclass(frozen=True)
 class Controls:
     """Overrides of the spec the loops decided; empty means the spec as written."""

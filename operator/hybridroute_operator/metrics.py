@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 Purpose = Literal["adaptation", "canary", "savings"]
 QueryResult = Literal["ok", "no_data", "ambiguous", "error", "unreachable"]
+LOOPS = ("adaptation", "canary", "savings")  # the control loops (label loop)
 
 
 @dataclass
@@ -76,6 +77,13 @@ class OperatorMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.loop_evaluations = Counter(
+            "hybridroute_operator_loop_evaluations_total",
+            "Control-loop evaluations completed per route and loop (adaptation, canary, "
+            "savings), written to status or not: status changes only when what it shows does",
+            ["namespace", "route", "loop"],
+            registry=r,
+        )
         self.events_failed = Counter(
             "hybridroute_operator_events_failed_total",
             "Events the operator could not post (the decision stands; only the Event is lost)",
@@ -135,6 +143,11 @@ class OperatorMetrics:
                     gauge.remove(namespace, route)
                 except KeyError:
                     continue
+        for name in (loop,) if loop is not None else LOOPS:
+            try:
+                self.loop_evaluations.remove(namespace, route, name)
+            except KeyError:
+                continue
         if loop in (None, "canary"):
             self.canary.forget(namespace, route)
 

@@ -227,12 +227,16 @@ class Reconciler:
         """A control loop's decision (None: the loop was switched off for this route);
         the next reconcile writes it to status and renders the policy from it. True when
         it differs from the loop's last decision: an equal one needs no reconcile (the
-        status and policy it leads to were already requested, failures are retried)."""
+        status and policy it leads to were already requested, failures are retried).
+        Each evaluation is counted (``hybridroute_operator_loop_evaluations_total``)."""
         changed = False
         if key in self.routes:
             outputs = self.loop_outputs.setdefault(key, {})
             changed = outputs.get(name) != (condition_types, output)
             outputs[name] = (condition_types, output)
+            if output is not None:
+                labels = {"namespace": key[0], "route": key[1], "loop": name}
+                self.metrics.loop_evaluations.labels(**labels).inc()
         if output is None:
             self.metrics.forget_route(*key, loop=name)
         return changed

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hybridroute_operator.api.spec import HybridRouteSpec, PrometheusSpec, duration_seconds
+from hybridroute_operator.controls import shown, since_last_change
 
 DEFAULT_WINDOW = "1h"
 DEFAULT_INTERVAL_SECONDS = 60.0
@@ -89,14 +90,6 @@ def queries(settings: Settings, route: str, namespace: str) -> dict[str, str]:
     }
 
 
-SIGNIFICANT_DIGITS = 3
-
-
-def shown(value: float) -> float:
-    """A measured value as status shows it: three significant digits (0.873, 41200.0)."""
-    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-
-
 def section(
     values: Mapping[str, float],
     problems: Mapping[str, tuple[str, str]],
@@ -108,14 +101,7 @@ def section(
     ``Measured``, or why some values are missing (``problems``: field -> (kind, detail),
     kind a query result or ``config``), every problem spelled out in ``message``.
     ``time`` is the ``previous`` section's when it shows the same (see above)."""
-    out = _reading(values, problems, window, time)
-    if isinstance(previous, Mapping) and "time" in out and "time" in previous:
-        unchanged = {k: v for k, v in previous.items() if k != "time"} == {
-            k: v for k, v in out.items() if k != "time"
-        }
-        if unchanged:
-            out["time"] = previous["time"]
-    return out
+    return since_last_change(_reading(values, problems, window, time), previous, "time")
 
 
 def _reading(

@@ -173,3 +173,14 @@ def test_a_step_back_waits_for_a_cooldown_free_of_pressure() -> None:
     assert (quiet.threshold, quiet.reason) == (pytest.approx(0.55), Why.RETURNING)
     in_band = step([queue(3.8)], Previous(0.6, NOW - 500, NOW - 500), B, NOW)
     assert in_band.pressured is True
+
+
+def test_the_first_evaluation_after_pressure_starts_the_cooldown() -> None:
+    """Status keeps no time per evaluation (it is written on change only): an evaluation
+    after one whose reason says pressure counts the pressure as seen now, so a cooldown
+    starts at most one interval late, never early."""
+    after = Previous(0.6, last_change=NOW - 500, last_pressure=NOW - 500, pressured=True)
+    held = step([queue(0)], after, B, NOW)
+    assert (held.threshold, held.reason) == (0.6, Why.COOLDOWN)
+    assert "until " in held.message
+    assert "s more" not in held.message  # a countdown would change at every evaluation

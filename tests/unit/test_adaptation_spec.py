@@ -108,27 +108,25 @@ def test_an_empty_namespace_label_matches_the_route_only() -> None:
     assert "namespace" not in promql
 
 
-def test_status_section_keeps_readings_with_times_and_the_last_change() -> None:
-    reading = Reading("queueDepth", 4.0, 9.0, 1_700_000_000.0)
-    result = Result(0.55, Why.RELIEVING, "queueDepth 9 (target 4): 0.5 -> 0.55", reading)
+def test_status_section_keeps_readings_and_the_last_change() -> None:
+    reading = Reading("queueDepth", 4.0, 9.0123, 1_700_000_000.0)
+    result = Result(0.55, Why.RELIEVING, "queueDepth 9.01 (target 4): 0.5 -> 0.55", reading)
     out = section(result, [reading], Previous(0.5, None), 0.5, 1_700_000_001.0)
     assert out["effectiveThreshold"] == 0.55
     assert out["baselineThreshold"] == 0.5
-    assert out["readings"] == [
-        {"signal": "queueDepth", "target": 4.0, "value": 9.0, "time": "2023-11-14T22:13:20Z"}
-    ]
+    # as kubectl shows it: three significant digits, no per-evaluation sample time
+    assert out["readings"] == [{"signal": "queueDepth", "target": 4.0, "value": 9.01}]
     assert out["lastChangeTime"] == "2023-11-14T22:13:21Z"
-    assert "lastPressureTime" not in out  # the result says nothing about pressure
-    pressured = section(
-        Result(0.55, Why.RELIEVING, "m", reading, True), [reading], Previous(0.5), 0.5, 1.7e9
-    )
-    assert pressured["lastPressureTime"] == "2023-11-14T22:13:20Z"
+    assert out["lastUpdateTime"] == "2023-11-14T22:13:21Z"
+    assert "lastEvaluationTime" not in out
+    assert "lastPressureTime" not in out  # no pressure has ended yet
     back = previous_from(out)
     assert back.threshold == 0.55
     assert back.last_change == 1_700_000_001.0
+    assert back.pressured  # RelievingPressure
     (event,) = events(result, [reading], Previous(0.5, None), 0.5)
     assert "0.5 -> 0.55" in event.message
-    assert "queueDepth 9 (target 4)" in event.message
+    assert "queueDepth 9.01 (target 4)" in event.message
     assert events(result, [reading], Previous(0.55, None), 0.5) == []
 
 

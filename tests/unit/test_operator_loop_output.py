@@ -53,3 +53,22 @@ def test_an_unknown_route_records_nothing() -> None:
     r = reconciler_with_route()
     assert r.loop_output(("ns", "gone"), "savings", (), reading(0.5, "t0")) is False
     assert ("ns", "gone") not in r.loop_outputs
+
+
+def test_every_evaluation_is_counted_even_one_that_changes_nothing() -> None:
+    """Status is not a heartbeat: the evaluations show in the operator's metrics."""
+    r = reconciler_with_route()
+    labels = {"namespace": "ns", "route": "r", "loop": "savings"}
+    total = "hybridroute_operator_loop_evaluations_total"
+
+    def count() -> float | None:
+        return r.metrics.registry.get_sample_value(total, labels)
+
+    for _ in range(3):
+        r.loop_output(KEY, "savings", (), reading(0.5, "t0"))
+    assert count() == 3
+    r.loop_output(KEY, "savings", (), None)  # switched off: no evaluation, series gone
+    assert count() is None
+    r.loop_output(KEY, "savings", (), reading(0.5, "t0"))
+    r.route_gone({"metadata": {"name": "r", "namespace": "ns"}})
+    assert count() is None

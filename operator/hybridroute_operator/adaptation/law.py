@@ -17,9 +17,12 @@ A higher threshold sends more traffic to the small model, so pressure on the lar
 5. Pressure under the band: step back toward the baseline by
    ``max_step x clamp(1 - pressure / (1 - hysteresis), 1/4, 1)`` (no load: a full step;
    close to the band: a small one), but only once ``cooldown`` seconds have passed both
-   since the last change and since the last evaluation that saw pressure (at or over
-   the band): a stabilization window, so a noisy signal dipping under the band now and
-   then does not walk the threshold back into the overload.
+   since the last change and since the pressure (at or over the band) was last seen: a
+   stabilization window, so a noisy signal dipping under the band now and then does not
+   walk the threshold back into the overload. Status records no time per evaluation (it
+   is written only on change), so the pressure counts as seen until the first
+   evaluation after one whose reason says pressure (``PRESSURE``): the cooldown starts
+   at most one interval later than the pressure ended, never earlier.
 6. Below the baseline (possible only when the baseline was raised or the previous value
    came from elsewhere) the threshold climbs back to it without waiting.
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 MIN_STEP_SHARE = 0.25  # the smallest relief step, as a share of max_step
@@ -56,6 +60,8 @@ class Why(StrEnum):
     NOT_CONFIGURED = "PrometheusNotConfigured"
 
 
+PRESSURE = frozenset({Why.RELIEVING, Why.SETTLING, Why.AT_MAXIMUM, Why.WITHIN_TARGET})
+"""Reasons of an evaluation that found the worst signal at or over the band."""
 HOLDING = frozenset(
     {Why.STALE, Why.NO_DATA, Why.QUERY_FAILED, Why.AMBIGUOUS, Why.UNREACHABLE, Why.NOT_CONFIGURED}
 )
@@ -103,7 +109,8 @@ class Previous:
 
     threshold: float | None = None
     last_change: float | None = None  # unix seconds
-    last_pressure: float | None = None  # unix seconds of the last evaluation at/over the band
+    last_pressure: float | None = None  # unix seconds: when the last pressure ended
+    pressured: bool = False  # the last evaluation's reason is one of PRESSURE
 
 
 @dataclass(frozen=True)
@@ -137,25 +144,38 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def shown(value: float) -> str:
+    """A reading as status shows it: three significant digits."""
+    return f"{value:.3g}"
+
+
+def at(unix: float) -> str:
+    """A time as status shows it (RFC 3339, seconds)."""
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def describe(reading: Reading) -> str:
-    value = "none" if reading.value is None else _fmt(reading.value)
+    value = "none" if reading.value is None else shown(reading.value)
     return f"{reading.signal} {value} (target {_fmt(reading.target)})"
 
 
 def _problem(readings: Sequence[Reading], now: float, stale_after: float) -> Result | None:
-    """A hold result when a reading is missing or stale (the first one wins)."""
+    """A hold result when a reading is missing or stale (the first one wins). Messages
+    name times, not ages: a steady problem reads the same at every evaluation."""
     for r in readings:
         if r.value is None or r.problem is not None:
             why = PROBLEM_REASONS.get(r.problem or "", Why.QUERY_FAILED)
             return Result(0.0, why, f"{r.signal}: {r.detail or r.problem}", r)
+        if not math.isfinite(r.value):
+            where = f" (query: {r.query})" if r.query else ""
+            return Result(0.0, Why.NO_DATA, f"{r.signal}: the query returned {r.value}{where}", r)
     for r in readings:
-        if r.time is None or now - r.time > stale_after or not math.isfinite(r.value or 0.0):
-            age = "unknown" if r.time is None else f"{now - r.time:.0f} s"
+        if r.time is None or now - r.time > stale_after:
+            when = "of unknown time" if r.time is None else f"from {at(r.time)}"
             return Result(
                 0.0,
                 Why.STALE,
-                f"{r.signal}: newest sample is {age} old (limit "
-                f"{stale_after:.0f} s, two intervals)",
+                f"{r.signal}: newest sample is {when} (limit {stale_after:.0f} s, two intervals)",
                 r,
             )
     return None
@@ -171,49 +191,54 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
         return Result(current, held.reason, f"holding {_fmt(current)}: {held.message}", held.worst)
     worst = max(readings, key=lambda r: r.pressure, default=None)
     pressure = worst.pressure if worst is not None else 0.0
-    shown = describe(worst) if worst is not None else "no signals"
-    since = None if previous.last_change is None else now - previous.last_change
+    seen = describe(worst) if worst is not None else "no signals"
     if pressure > 1.0:
-        return _relieve(worst, pressure, current, since, b)
+        return _relieve(worst, pressure, current, (previous.last_change, now), b)
     if current < b.baseline - EPSILON:
         new = min(b.baseline, current + b.max_step)
-        return _moved(new, Why.RETURNING, shown, current, worst, pressure >= 1 - b.hysteresis)
+        return _moved(new, Why.RETURNING, seen, current, worst, pressure >= 1 - b.hysteresis)
     if pressure >= 1.0 - b.hysteresis or current <= b.baseline + EPSILON:
         why = Why.WITHIN_TARGET if current > b.baseline + EPSILON else Why.AT_BASELINE
         pressured = pressure >= 1.0 - b.hysteresis
-        return Result(current, why, f"{shown}: holding {_fmt(current)}", worst, pressured)
-    quiet = [now - t for t in (previous.last_change, previous.last_pressure) if t is not None]
-    if quiet and min(quiet) < b.cooldown:
+        return Result(current, why, f"{seen}: holding {_fmt(current)}", worst, pressured)
+    last_pressure = now if previous.pressured else previous.last_pressure
+    quiet = [t for t in (previous.last_change, last_pressure) if t is not None]
+    if quiet and now - max(quiet) < b.cooldown:
         return Result(
             current,
             Why.COOLDOWN,
-            f"{shown}: pressure cleared; holding {_fmt(current)} for "
-            f"{b.cooldown - min(quiet):.0f} s more (cooldown)",
+            f"{seen}: pressure cleared; holding {_fmt(current)} until "
+            f"{at(max(quiet) + b.cooldown)} (cooldown)",
             worst,
             False,
         )
     new = max(b.baseline, current - return_step(pressure, b.max_step, b.hysteresis))
-    return _moved(new, Why.RETURNING, shown, current, worst, False)
+    return _moved(new, Why.RETURNING, seen, current, worst, False)
 
 
 def _moved(
-    new: float, why: Why, shown: str, current: float, worst: Reading | None, pressured: bool
+    new: float, why: Why, seen: str, current: float, worst: Reading | None, pressured: bool
 ) -> Result:
-    return Result(new, why, f"{shown}: {_fmt(current)} -> {_fmt(new)}", worst, pressured)
+    return Result(new, why, f"{seen}: {_fmt(current)} -> {_fmt(new)}", worst, pressured)
 
 
 def _relieve(
-    worst: Reading | None, pressure: float, current: float, since: float | None, b: Bounds
+    worst: Reading | None,
+    pressure: float,
+    current: float,
+    change_and_now: tuple[float | None, float],
+    b: Bounds,
 ) -> Result:
     """Over target: a step up, unless at the maximum or a rate signal is settling."""
-    shown = describe(worst) if worst is not None else "no signals"
+    seen = describe(worst) if worst is not None else "no signals"
     settle = worst.settle if worst is not None else 0.0
-    if since is not None and since < settle and current >= b.baseline:
+    last_change, now = change_and_now
+    if last_change is not None and now - last_change < settle and current >= b.baseline:
         return Result(
             current,
             Why.SETTLING,
-            f"{shown}: holding {_fmt(current)} until the last change shows in the "
-            f"reading ({settle - since:.0f} s more)",
+            f"{seen}: holding {_fmt(current)} until the last change shows in the "
+            f"reading ({at(last_change + settle)})",
             worst,
             True,
         )
@@ -222,6 +247,6 @@ def _relieve(
         up = max(up, min(b.max_step, b.baseline - current))
     new = min(b.max, current + up)
     if new <= current + EPSILON:
-        msg = f"{shown}: at the maximum {_fmt(b.max)}"
+        msg = f"{seen}: at the maximum {_fmt(b.max)}"
         return Result(current, Why.AT_MAXIMUM, msg, worst, True)
-    return _moved(new, Why.RELIEVING, shown, current, worst, True)
+    return _moved(new, Why.RELIEVING, seen, current, worst, True)

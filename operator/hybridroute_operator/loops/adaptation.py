@@ -1,7 +1,9 @@
 """The load-adaptation loop: every ``spec.adaptation.interval`` it reads the signals
 from Prometheus, asks the control law (``hybridroute_operator.adaptation``) for the
 effective threshold and returns it as ``status.adaptation`` (the reconciler renders the
-policy from it), the ``LoadAdapted`` condition and an Event per change."""
+policy from it), the ``LoadAdapted`` condition and an Event per change. An evaluation
+that shows what status already shows returns the same output, which costs no reconcile
+and no status write (``adaptation.report``)."""
 
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ class AdaptationLoop:
         if adaptation is None:
             return LoopOutput(section=None)
         bounds = bounds_for(spec, adaptation)
-        previous = previous_from(inp.status.get(self.name))
+        written = inp.status.get(self.name)
+        previous = previous_from(written)
         queries = signal_queries(adaptation)
         ref = inp.ref
         promql = [render_query(spec, q, ref.name, ref.namespace) for q in queries]
@@ -68,7 +71,7 @@ class AdaptationLoop:
         result = step(readings, previous, bounds, inp.now)
         self._observe(env, inp, result, bounds.baseline, (bounds.min, bounds.max))
         return LoopOutput(
-            section=section(result, readings, previous, bounds.baseline, inp.now),
+            section=section(result, readings, previous, bounds.baseline, inp.now, written),
             conditions=(condition(result),),
             events=tuple(events(result, readings, previous, bounds.baseline)),
         )
