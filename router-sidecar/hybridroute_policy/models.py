@@ -220,7 +220,12 @@ class ShadowPolicy(PolicyModel):
     percent: float = Field(0.0, ge=0.0, le=100.0)
     max_concurrency: int = Field(4, ge=1, le=256)
     queue_size: int = Field(100, ge=1, le=10000)
-    comparator: Literal["exact", "token-overlap"] = "token-overlap"
+    comparator: Literal["exact", "token-overlap", "final-answer"] = Field(
+        "token-overlap",
+        description="how a shadow pair is judged: exact (normalized text), token-overlap "
+        "(token F1) or final-answer (the stated option letter or number; token F1 when "
+        "either answer states none); see docs/router.md",
+    )
     agreement_threshold: Fraction = 0.6
 
 

@@ -6,6 +6,8 @@ import re
 from collections import Counter
 from typing import Protocol
 
+from hybridroute_router.decision.final_answer import final_answer
+
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
@@ -48,9 +50,25 @@ class TokenOverlap:
         return 2 * precision * recall / (precision + recall)
 
 
-COMPARATORS: dict[str, type[ExactMatch] | type[TokenOverlap]] = {
+class FinalAnswerMatch:
+    """1.0 when both answers state the same final answer, 0.0 when both state one of the
+    same kind (option letter, number, boxed text) and they differ; otherwise (either
+    states none, or a letter against a number) the token-overlap F1. What counts as a
+    final answer: :mod:`hybridroute_router.decision.final_answer`."""
+
+    name = "final-answer"
+
+    def similarity(self, a: str, b: str) -> float:
+        fa, fb = final_answer(a), final_answer(b)
+        if fa is not None and fb is not None and fa.kind == fb.kind:
+            return 1.0 if fa.value == fb.value else 0.0
+        return TokenOverlap().similarity(a, b)
+
+
+COMPARATORS: dict[str, type[ExactMatch] | type[TokenOverlap] | type[FinalAnswerMatch]] = {
     "exact": ExactMatch,
     "token-overlap": TokenOverlap,
+    "final-answer": FinalAnswerMatch,
 }
 
 

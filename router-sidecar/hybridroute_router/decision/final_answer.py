@@ -1,0 +1,161 @@
+"""The final answer an answer states, read with regular expressions (pure, no model).
+
+Evaluation harnesses compare the extracted final answer of two outputs, not their
+wording (lm-evaluation-harness's GSM8K ``#### N`` and MMLU-Pro ``answer is (X)`` filters,
+OpenAI simple-evals' ``Answer: X``). :func:`final_answer` does the same for the
+``final-answer`` shadow comparator. Recognised, in this order:
+
+1. **Explicit markers**; when there are several, the one that ends last in the text wins:
+
+   - an answer phrase: ``answer``, ``final answer``, ``correct answer``, ``choice`` or
+     ``option`` (any case), then ``is``, ``:`` or ``is:``, then an option letter ``A`` to
+     ``J`` (upper case, optionally in ``(B)``, ``**B**``, ``$B$``) or a number:
+     ``The answer is (B).``, ``Answer: B``, ``the correct option is **C**``,
+     ``Final answer: 42``. A bare ``A`` or ``I`` followed by a lower-case word is read as
+     English (``the answer is a bit unclear``, ``the answer is I think``), not a letter;
+   - a bold letter: ``**B**``, ``**(B)**``, ``**B)**``, ``**B.**``;
+   - the last ``\\boxed{...}`` (braces may nest): a letter (also ``\\text{B}``, ``(B)``),
+     a number, or else its text without spaces or ``$``;
+   - ``#### 42`` (GSM8K's answer line).
+2. **A leading option**: the answer starts with a letter ``A`` to ``J`` marked as an
+   option: ``B``, ``B.``, ``B)``, ``(B)``, ``B:``, ``**B**``, ``B) 42 because ...``.
+3. **A final number**: the answer ends with a number (trailing ``.``, ``!``, ``*``,
+   ``)``, ``$``, ``%`` and spaces ignored): ``So the total is $1,234.``, ``42``.
+
+Numbers: an optional sign, ``$``, thousands separators (``1,234``, LaTeX ``1{,}234``),
+decimals and exponents (``4.2e1``); compared as decimals, so ``42``, ``42.0`` and
+``4.2e1`` are equal. Letters are compared in upper case.
+
+Not recognised (the comparator falls back to token overlap): lower-case option letters
+outside ``\\boxed``, options named by their text, fractions other than inside
+``\\boxed`` (compared as text there), units (``42 apples.`` has no final number).
+Known misreadings: a text starting with an initial (``A. Lincoln ...``) reads as
+option A; ``the answer is A good ...`` is not read as a letter (see above).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+Kind = Literal["letter", "number", "text"]
+
+_NUMBER = r"[-+\u2212]?\$?(?:(?:\d{1,3}(?:(?:,|\{,\})\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER_ALONE = re.compile(rf"\s*({_NUMBER})\s*%?\s*")
+# the letter: wrapped in (), ** or $, or bare (then not a word's first letter)
+_LETTER = (
+    r"(?:\(\s*(?P<p>[A-J])\s*\)|\*\*\(?(?P<b>[A-J])\)?[.)]?\*\*|\$(?P<d>[A-J])\$"
+    r"|(?P<l>[A-J])(?![\w'\u2019]))"
+)
+_PHRASE = r"(?i:\b(?:answer|choice|option)\s*(?:is\s*:?|:))\s*(?:\*\*)?\s*"
+_PHRASE_LETTER = re.compile(_PHRASE + _LETTER)
+_PHRASE_NUMBER = re.compile(_PHRASE + rf"(?P<n>{_NUMBER})(?!\w)")
+_BOLD_LETTER = re.compile(r"\*\*\(?([A-J])\)?[.)]?\*\*")
+_GSM8K = re.compile(rf"####\s*({_NUMBER})")
+_BOXED = re.compile(r"\\boxed\s*\{")
+_LEADING = re.compile(
+    r"\s*(?:\*\*)?(?:\(([A-J])\)|([A-J])(?:[.):]|\*\*|(?=\s*$)))(?:\*\*)?(?=\s|$)"
+)
+_TRAILING = re.compile(rf"(?<![\w.])({_NUMBER})[\s.!*)$%]*$")
+_ENGLISH_AFTER = re.compile(r"\s+[a-z]")
+_TEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class FinalAnswer:
+    """What an answer settles on: an option letter, a number or (boxed) text."""
+
+    kind: Kind
+    value: str | Decimal
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def parse_number(text: str) -> Decimal | None:
+    """A number as a decimal (``None`` when ``text`` is not one number)."""
+    cleaned = text.strip().replace("{,}", "").replace(",", "").replace("$", "")
+    cleaned = cleaned.replace("\u2212", "-").removesuffix("%").strip()
+    if not cleaned or not any(c.isdigit() for c in cleaned):
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _number(text: str) -> FinalAnswer | None:
+    value = parse_number(text)
+    return None if value is None else FinalAnswer("number", value)
+
+
+def _boxed_content(text: str, start: int) -> str | None:
+    """The text inside the brace opened just before ``start`` (``None`` if unclosed)."""
+    depth = 1
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i]
+    return None
+
+
+def _from_boxed(content: str) -> FinalAnswer | None:
+    inner = content
+    while (unwrapped := _TEX_WRAP.sub(r"\1", inner)) != inner:
+        inner = unwrapped
+    inner = inner.replace("$", "").strip()
+    letter = re.fullmatch(r"\(?\s*([A-Ja-j])\s*\)?\.?", inner)
+    if letter:
+        return FinalAnswer("letter", letter.group(1).upper())
+    if _NUMBER_ALONE.fullmatch(inner):
+        found = _number(inner)
+        if found is not None:
+            return found
+    squeezed = re.sub(r"\s+", "", inner)
+    return FinalAnswer("text", squeezed) if squeezed else None
+
+
+def _markers(text: str) -> list[tuple[int, FinalAnswer]]:
+    """Every explicit marker as (where it ends, what it says)."""
+    found: list[tuple[int, FinalAnswer]] = []
+    for m in _PHRASE_LETTER.finditer(text):
+        bare = m.group("l")
+        if bare in ("A", "I") and _ENGLISH_AFTER.match(text, m.end()):
+            continue
+        letter = m.group("p") or m.group("b") or m.group("d") or bare
+        found.append((m.end(), FinalAnswer("letter", letter)))
+    for m in _PHRASE_NUMBER.finditer(text):
+        number = _number(m.group("n"))
+        if number is not None:
+            found.append((m.end(), number))
+    found.extend((m.end(), FinalAnswer("letter", m.group(1))) for m in _BOLD_LETTER.finditer(text))
+    for m in _GSM8K.finditer(text):
+        number = _number(m.group(1))
+        if number is not None:
+            found.append((m.end(), number))
+    for m in _BOXED.finditer(text):
+        content = _boxed_content(text, m.end())
+        boxed = None if content is None else _from_boxed(content)
+        if boxed is not None and content is not None:
+            found.append((m.end() + len(content) + 1, boxed))
+    return found
+
+
+def final_answer(text: str) -> FinalAnswer | None:
+    """The final answer ``text`` states, or ``None`` when it states none we recognise."""
+    markers = _markers(text)
+    if markers:
+        return max(markers, key=lambda pair: pair[0])[1]
+    leading = _LEADING.match(text)
+    if leading:
+        return FinalAnswer("letter", leading.group(1) or leading.group(2))
+    trailing = _TRAILING.search(text)
+    if trailing:
+        return _number(trailing.group(1))
+    return None
