@@ -278,7 +278,8 @@ def test_the_example_promotes_v2_identical_to_v1_and_rolls_back_a_disagreeing_v3
     route = stack.route("assistant")
     canary = route["spec"]["canary"]
     assert canary["checks"]["shadowAgreement"]["minRatioToStable"] == 0.9
-    assert route["spec"]["policy"]["shadow"]["agreementThreshold"] == 0.35
+    shadow = route["spec"]["policy"]["shadow"]
+    assert (shadow["comparator"], shadow["agreementThreshold"]) == ("final-answer", 0.6)
     fast.update(stepWeights=[20, 50], minRequests=5, analysisShadowPercent=100)
     fast["checks"] = {"p99Latency": None, "escalationRate": None}  # noisy in 2 s windows
     stack.kubectl("patch", "hroute", "assistant", "--type", "merge", "-p", patched(fast))
