@@ -147,3 +147,9 @@ def test_a_section_from_an_older_operator_is_replaced_once() -> None:
     assert first != old
     assert "lastEvaluationTime" not in first
     assert again == first
+
+
+def test_the_message_shows_a_value_as_the_reading_does() -> None:
+    (out,) = run([41234.5])
+    assert out["readings"][0]["value"] == 41200.0
+    assert "queueDepth 41200 (target 4)" in out["message"]

@@ -145,8 +145,8 @@ def _fmt(value: float) -> str:
 
 
 def shown(value: float) -> str:
-    """A reading as status shows it: three significant digits."""
-    return f"{value:.3g}"
+    """A reading as status shows it: three significant digits (2.31, 41200)."""
+    return f"{float(f'{value:.3g}'):g}"
 
 
 def at(unix: float) -> str:
@@ -193,7 +193,7 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
     pressure = worst.pressure if worst is not None else 0.0
     seen = describe(worst) if worst is not None else "no signals"
     if pressure > 1.0:
-        return _relieve(worst, pressure, current, (previous.last_change, now), b)
+        return _relieve(worst, pressure, current, previous.last_change, now, b)
     if current < b.baseline - EPSILON:
         new = min(b.baseline, current + b.max_step)
         return _moved(new, Why.RETURNING, seen, current, worst, pressure >= 1 - b.hysteresis)
@@ -226,13 +226,13 @@ def _relieve(
     worst: Reading | None,
     pressure: float,
     current: float,
-    change_and_now: tuple[float | None, float],
+    last_change: float | None,
+    now: float,
     b: Bounds,
 ) -> Result:
     """Over target: a step up, unless at the maximum or a rate signal is settling."""
     seen = describe(worst) if worst is not None else "no signals"
     settle = worst.settle if worst is not None else 0.0
-    last_change, now = change_and_now
     if last_change is not None and now - last_change < settle and current >= b.baseline:
         return Result(
             current,
