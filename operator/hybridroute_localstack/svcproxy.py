@@ -46,7 +46,7 @@ class ServiceProxies:
         if key in self._listeners:
             return
         future = asyncio.run_coroutine_threadsafe(self._open(key, host, port), self._loop)
-        future.result(timeout=10)
+        future.result(timeout=30)  # a busy proxy loop (every proxied byte) can be slow
 
     async def _open(self, key: str, host: str, port: int) -> None:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

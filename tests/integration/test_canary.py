@@ -47,6 +47,16 @@ def stack(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> It
     yield from canary_stack(cluster, namespace, tmp_path_factory.mktemp("canary"))
 
 
+@pytest.fixture(autouse=True)
+def own_traffic(stack: CanaryStack) -> Iterator[None]:
+    """Each test's traffic ends with it: traffic generators left running for the rest of
+    the module load the test process (its service proxy among them) more each test."""
+    started = len(stack.traffic)
+    yield
+    for traffic in stack.traffic[started:]:
+        traffic.stop()
+
+
 def reasons(stack: CanaryStack, route: str) -> list[tuple[str, str]]:
     return [(e["reason"], e["message"]) for e in stack.events(route)]
 

@@ -149,8 +149,14 @@ def test_pods_run_with_their_configmap_and_follow_scaling_and_deletion(
     ).stdout.split()[0]  # fmt: skip
     assert resolved.startswith("127.")
     eventually(lambda: get(f"http://{resolved}:8000/") == "second", "the Service by its name")
-    targets = json.loads(runner.targets_file.read_text())
-    assert {t["labels"]["pod"] for t in targets} == {p.plan.name for p in runner.running().values()}
+
+    def scraped_pods() -> set[str]:  # the file follows the pods on the runner's next poll
+        return {t["labels"]["pod"] for t in json.loads(runner.targets_file.read_text())}
+
+    eventually(
+        lambda: scraped_pods() == {p.plan.name for p in runner.running().values()},
+        "Prometheus targets follow the pods",
+    )
 
 
 # A pod process gated by a file of the test (the host's files are visible in the pod):
