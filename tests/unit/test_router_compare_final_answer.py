@@ -289,3 +289,22 @@ def test_final_answer_is_rendered_and_needs_a_router_that_knows_it() -> None:
     assert parse_policy(yaml.safe_dump(doc)).shadow.comparator == "final-answer"
     with pytest.raises(ValidationError, match="comparator"):
         _old_policy_models().Policy.model_validate(doc)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is" + " " * 50_000 + "x",  # spaces an answer phrase could backtrack over
+        "\\boxed{" * 20_000,  # unclosed boxes
+        "\\boxed{" + "\\text{" * 5_000 + "B" + "}" * 5_001,  # deep nesting
+        "1" + ",000" * 20_000 + "x",  # thousands groups a final number could retry
+        "answer is " * 20_000,
+    ],
+    ids=["spaces", "unclosed", "nested", "groups", "phrases"],
+)
+def test_long_adversarial_answers_are_read_without_backtracking_blowup(text: str) -> None:
+    """Shadow answers are model output of any length. With the first patterns these were
+    quadratic or worse (the spaces: over 10 s at 1,000 of them; unclosed boxes: 3.7 s at
+    4,000); no time is asserted here, a regression runs into the test timeout."""
+    comparator = FinalAnswerMatch()
+    assert 0.0 <= comparator.similarity(text, "The answer is B.") <= 1.0

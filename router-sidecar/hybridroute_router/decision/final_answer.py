@@ -20,7 +20,8 @@ OpenAI simple-evals' ``Answer: X``). :func:`final_answer` does the same for the
 2. **A leading option**: the answer starts with a letter ``A`` to ``J`` marked as an
    option: ``B``, ``B.``, ``B)``, ``(B)``, ``B:``, ``**B**``, ``B) 42 because ...``.
 3. **A final number**: the answer ends with a number (trailing ``.``, ``!``, ``*``,
-   ``)``, ``$``, ``%`` and spaces ignored): ``So the total is $1,234.``, ``42``.
+   ``)``, ``$``, ``%`` and spaces ignored) that does not follow a ``,``, ``.`` or a
+   word character: ``So the total is $1,234.``, ``42``.
 
 Numbers: an optional sign, ``$``, thousands separators (``1,234``, LaTeX ``1{,}234``),
 decimals and exponents (``4.2e1``); compared as decimals, so ``42``, ``42.0`` and
@@ -30,7 +31,12 @@ Not recognised (the comparator falls back to token overlap): lower-case option l
 outside ``\\boxed``, options named by their text, fractions other than inside
 ``\\boxed`` (compared as text there), units (``42 apples.`` has no final number).
 Known misreadings: a text starting with an initial (``A. Lincoln ...``) reads as
-option A; ``the answer is A good ...`` is not read as a letter (see above).
+option A; ``the answer is A good ...`` is not read as a letter (see above); a free-form
+answer ending with a number (a year) is judged by that number.
+
+Cost is linear in the answer's length (possessive quantifiers where spaces could be
+backtracked over, one pass over the braces, the final number looked for in the last 64
+characters): shadow answers are model output of any length.
 """
 
 from __future__ import annotations
@@ -43,24 +49,31 @@ from typing import Literal
 Kind = Literal["letter", "number", "text"]
 
 _NUMBER = r"[-+\u2212]?\$?(?:(?:\d{1,3}(?:(?:,|\{,\})\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
-_NUMBER_ALONE = re.compile(rf"\s*({_NUMBER})\s*%?\s*")
+_NUMBER_ALONE = re.compile(rf"({_NUMBER})%?")
+# Possessive quantifiers (*+) where a pattern could otherwise backtrack over a long run
+# of spaces: answers are model output, some are long.
 # the letter: wrapped in (), ** or $, or bare (then not a word's first letter)
 _LETTER = (
-    r"(?:\(\s*(?P<p>[A-J])\s*\)|\*\*\(?(?P<b>[A-J])\)?[.)]?\*\*|\$(?P<d>[A-J])\$"
+    r"(?:\(\s*+(?P<p>[A-J])\s*+\)|\*\*\(?(?P<b>[A-J])\)?[.)]?\*\*|\$(?P<d>[A-J])\$"
     r"|(?P<l>[A-J])(?![\w'\u2019]))"
 )
-_PHRASE = r"(?i:\b(?:answer|choice|option)\s*(?:is\s*:?|:))\s*(?:\*\*)?\s*"
+_PHRASE = r"(?i:\b(?:answer|choice|option)\s*+(?:is\s*+:?+|:))\s*+(?:\*\*\s*+)?+"
 _PHRASE_LETTER = re.compile(_PHRASE + _LETTER)
 _PHRASE_NUMBER = re.compile(_PHRASE + rf"(?P<n>{_NUMBER})(?!\w)")
 _BOLD_LETTER = re.compile(r"\*\*\(?([A-J])\)?[.)]?\*\*")
-_GSM8K = re.compile(rf"####\s*({_NUMBER})")
-_BOXED = re.compile(r"\\boxed\s*\{")
+_GSM8K = re.compile(rf"####\s*+({_NUMBER})")
+_BOXED = re.compile(r"\\boxed\s*+\{")
+_BRACE = re.compile(r"[{}]")
 _LEADING = re.compile(
-    r"\s*(?:\*\*)?(?:\(([A-J])\)|([A-J])(?:[.):]|\*\*|(?=\s*$)))(?:\*\*)?(?=\s|$)"
+    r"\s*+(?:\*\*)?(?:\(([A-J])\)|([A-J])(?:[.):]|\*\*|(?=\s*+$)))(?:\*\*)?(?=\s|$)"
 )
-_TRAILING = re.compile(rf"(?<![\w.])({_NUMBER})[\s.!*)$%]*$")
+# a number ending the text, searched for in its last characters only
+_TRAILING = re.compile(rf"(?<![\w.,}}])({_NUMBER})\Z")
+_TRAILING_WINDOW = 64
+_AFTER_FINAL_NUMBER = " \t\r\n.!*)$%"
+_UNWRAP_PASSES = 3
 _ENGLISH_AFTER = re.compile(r"\s+[a-z]")
-_TEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
+_TEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*+\{([^{}]*)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,37 +105,65 @@ def _number(text: str) -> FinalAnswer | None:
     return None if value is None else FinalAnswer("number", value)
 
 
-def _boxed_content(text: str, start: int) -> str | None:
-    """The text inside the brace opened just before ``start`` (``None`` if unclosed)."""
-    depth = 1
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i]
-    return None
+def _closing_braces(text: str) -> dict[int, int]:
+    """For each ``{`` that is closed: the index after it -> the index of its ``}``
+    (one pass over the braces, so many unclosed ones cost no more than one)."""
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE.finditer(text):
+        if m.group() == "{":
+            stack.append(m.end())
+        elif stack:
+            closing[stack.pop()] = m.start()
+    return closing
 
 
 def _from_boxed(content: str) -> FinalAnswer | None:
     inner = content
-    while (unwrapped := _TEX_WRAP.sub(r"\1", inner)) != inner:
+    for _ in range(_UNWRAP_PASSES):
+        unwrapped = _TEX_WRAP.sub(r"\1", inner)
+        if unwrapped == inner:
+            break
         inner = unwrapped
     inner = inner.replace("$", "").strip()
-    letter = re.fullmatch(r"\(?\s*([A-Ja-j])\s*\)?\.?", inner)
+    letter = re.fullmatch(r"\(?([A-Ja-j])\)?\.?", inner)
     if letter:
         return FinalAnswer("letter", letter.group(1).upper())
     if _NUMBER_ALONE.fullmatch(inner):
         found = _number(inner)
         if found is not None:
             return found
-    squeezed = re.sub(r"\s+", "", inner)
+    squeezed = "".join(inner.split())
     return FinalAnswer("text", squeezed) if squeezed else None
 
 
+def _last_boxed(text: str) -> tuple[int, FinalAnswer] | None:
+    """The ``\\boxed{...}`` that closes last and says something, with where it ends."""
+    starts = [m.end() for m in _BOXED.finditer(text)]
+    if not starts:
+        return None
+    closing = _closing_braces(text)
+    for end, start in sorted(((closing[s], s) for s in starts if s in closing), reverse=True):
+        boxed = _from_boxed(text[start:end])
+        if boxed is not None:
+            return end + 1, boxed
+    return None
+
+
+def _trailing_number(text: str) -> FinalAnswer | None:
+    """The number the text ends with (``.``, ``!``, ``*``, ``)``, ``$``, ``%`` after it
+    ignored), looked for in the last characters only."""
+    end = len(text.rstrip(_AFTER_FINAL_NUMBER))
+    start = max(0, end - _TRAILING_WINDOW)
+    found = _TRAILING.search(text[start:end])
+    if found is None or (start > 0 and found.start() == 0):
+        return None  # a number longer than the window, cut: not read
+    return _number(found.group(1))
+
+
 def _markers(text: str) -> list[tuple[int, FinalAnswer]]:
-    """Every explicit marker as (where it ends, what it says)."""
+    """The explicit markers as (where each ends, what it says); of the boxed ones only the
+    last."""
     found: list[tuple[int, FinalAnswer]] = []
     for m in _PHRASE_LETTER.finditer(text):
         bare = m.group("l")
@@ -139,11 +180,9 @@ def _markers(text: str) -> list[tuple[int, FinalAnswer]]:
         number = _number(m.group(1))
         if number is not None:
             found.append((m.end(), number))
-    for m in _BOXED.finditer(text):
-        content = _boxed_content(text, m.end())
-        boxed = None if content is None else _from_boxed(content)
-        if boxed is not None and content is not None:
-            found.append((m.end() + len(content) + 1, boxed))
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        found.append(boxed)
     return found
 
 
@@ -155,7 +194,4 @@ def final_answer(text: str) -> FinalAnswer | None:
     leading = _LEADING.match(text)
     if leading:
         return FinalAnswer("letter", leading.group(1) or leading.group(2))
-    trailing = _TRAILING.search(text)
-    if trailing:
-        return _number(trailing.group(1))
-    return None
+    return _trailing_number(text)
