@@ -10,6 +10,7 @@ from hybridroute_router.http.usage import (
     NO_TOKENS,
     StreamUsage,
     answer_tokens,
+    body_tokens,
     decode_answer,
     events_tokens,
     json_tokens,
@@ -49,6 +50,35 @@ def test_json_answer_tokens() -> None:
     assert json_tokens({"choices": []}) == NO_TOKENS
     assert json_tokens(None) == NO_TOKENS
     assert json_tokens("text") == NO_TOKENS
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=12,
+)
+_usage = st.fixed_dictionaries(
+    {},
+    optional={"prompt_tokens": _json | st.integers(0, 10**6),
+              "completion_tokens": _json | st.integers(0, 10**6)},
+)  # fmt: skip
+
+
+@settings(deadline=None)
+@given(
+    answer=st.dictionaries(st.sampled_from(["id", "choices", "model"]), _json)
+    | st.builds(lambda rest, usage: {**rest, "usage": usage}, st.dictionaries(st.text(), _json),
+                _usage | _json)
+    | _json,
+    cut=st.integers(0, 400) | st.none(),
+)  # fmt: skip
+def test_reading_only_the_usage_counts_what_decoding_the_whole_answer_does(
+    answer: object, cut: int | None
+) -> None:
+    body = msgspec.json.encode(answer)
+    if cut is not None:
+        body = body[:cut]  # also truncated and broken answers
+    assert body_tokens(body) == json_tokens(decode_answer(body))
 
 
 def test_the_last_event_with_usage_counts() -> None:

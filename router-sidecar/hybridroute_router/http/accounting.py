@@ -11,6 +11,7 @@ from hybridroute_router.http.request import Request, Timings
 from hybridroute_router.http.usage import (
     Tokens,
     answer_tokens,
+    body_tokens,
     decode_answer,
     record_request_energy,
     record_usage,
@@ -29,8 +30,13 @@ def account(req: Request, timings: Timings, sent: Sent) -> None:
         overhead = max(duration - timings.upstream_seconds, 0.0)
     parsed = sent.parsed
     if parsed is None and not req.stream and sent.status == 200 and sent.body is not None:
-        parsed = decode_answer(sent.body)
-    tokens = answer_tokens(parsed, sent.sse if sent.usage is None else sent.usage.events)
+        if req.shadow_sampled:  # the comparison reads the answer too: decode it all once
+            parsed = decode_answer(sent.body)
+            tokens = answer_tokens(parsed, None)
+        else:
+            tokens = body_tokens(sent.body)
+    else:
+        tokens = answer_tokens(parsed, sent.sse if sent.usage is None else sent.usage.events)
     _observe(req, sent, duration, overhead, tokens)
     req.rt.decision_log.write(decision_record(req, sent, duration, overhead, tokens))
     log_prompts = req.state.policy.logging.log_prompts

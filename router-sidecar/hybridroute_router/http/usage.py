@@ -58,6 +58,23 @@ def decode_answer(body: bytes) -> Any:
         return None
 
 
+class _UsageOnly(msgspec.Struct):
+    usage: Any = None
+
+
+_usage_only = msgspec.json.Decoder(_UsageOnly)
+
+
+def body_tokens(body: bytes) -> Tokens:
+    """The tokens of a JSON answer read from its bytes, decoding only its ``usage``
+    (the rest is checked and skipped, not built into objects): for an answer nobody
+    reads further. The same as ``json_tokens(decode_answer(body))``."""
+    try:
+        return usage_tokens(_usage_only.decode(body).usage)
+    except msgspec.DecodeError:  # not JSON, or not an object
+        return NO_TOKENS
+
+
 def answer_tokens(parsed: Any, sse: bytes | None) -> Tokens:
     """The tokens of a delivered answer: its decoded JSON body, else its SSE events."""
     if isinstance(parsed, dict):
