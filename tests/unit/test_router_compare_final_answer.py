@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -45,14 +47,20 @@ LETTERS = [
     ("Option A is wrong and B is close, so **C**", "C"),
     ("I think it is \\boxed{B}", "B"),
     ("$\\boxed{\\text{(c)}}$", "C"),
-    # the last stated answer wins: a model that corrects itself
-    ("The answer is (A). Wait, rechecking: the answer is (D).", "D"),
+    # the first answer phrase wins, as in the harnesses: chat models go on after it
+    ("The answer is (E).\n\nFinal Answer: The answer is (F).", "E"),
+    ("The answer is (D). Question: which ... Answer: let's think. The answer is (A).", "D"),
+    # an answer phrase wins over options listed in bold or named in passing
+    ("**A** is too small, **C** too big. The answer is (B).", "B"),
+    ("The closest option is (E) $162.75. The answer is (F).", "F"),
     # MMLU-Pro's 5-shot chain-of-thought form (its extractor: `answer is \(?([A-J])\)?`)
     (
         "A: Let's think step by step. The call is out of the money at 14 > 12, "
         "so its value is small. The answer is (H).",
         "H",
     ),
+    # an answer cut off after its parenthesis (max_tokens), real in MMLU-Pro's outputs
+    ("we find that m = 13.0 grams. The answer is (A", "A"),
     # OpenAI simple-evals' MMLU form (its extractor: `Answer\s*:\s*\$?([A-D])\$?`)
     ("Jupiter has the largest mass of the four.\n\nAnswer: B", "B"),
     # the replay servers' answers, the large one with its rationale
@@ -71,7 +79,8 @@ NUMBERS = [
     ("So the total is $1,234.", "1234"),
     ("42", "42"),
     ("The result is 12%.", "12"),
-    ("answer is 7 but the final answer: 8", "8"),
+    ("answer is 7, not the 8 of the final answer: 8", "7"),
+    ("\\boxed{7} at first, then \\boxed{8}", "8"),  # the last box, as the MATH harness
 ]
 
 NO_FINAL_ANSWER = [
@@ -81,6 +90,8 @@ NO_FINAL_ANSWER = [
     "The answer is A good question needs context",  # bare A before a lower-case word
     "Answer: Jupiter",  # an option named by its text
     "There are 42 apples.",  # a number followed by a unit is no final number
+    "The answer is (B, C).",  # several options
+    "The put option is:\n\nC = S0 N(d1)",  # "option is" without correct/best/final
     "",
 ]
 
@@ -308,3 +319,82 @@ def test_long_adversarial_answers_are_read_without_backtracking_blowup(text: str
     4,000); no time is asserted here, a regression runs into the test timeout."""
     comparator = FinalAnswerMatch()
     assert 0.0 <= comparator.similarity(text, "The answer is B.") <= 1.0
+
+
+MMLU_PRO_ANSWERS = Path(__file__).parent / "data" / "mmlu_pro_answers" / "pairs.jsonl"
+# MMLU-Pro's own extractor (its first two patterns), with a word boundary after the letter:
+# where it finds the recorded letter, the record is the text's own choice (else `pred` is
+# a random guess, or a misread such as "(Insufficient information)" read as I)
+_ANSWER_IS = re.compile(r"answer is \(?([A-J])\)?(?!\w)")
+_ANSWER_COLON = re.compile(r"[aA]nswer:\s*([A-J])(?!\w)")
+
+
+def _real_pairs() -> list[dict[str, Any]]:
+    lines = MMLU_PRO_ANSWERS.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _mmlu_pro_choice(text: str) -> str | None:
+    """The first ``answer is (X)``, else the last ``Answer: X`` on the first line holding
+    one (what MMLU-Pro's ``.*[aA]nswer:\\s*([A-J])`` finds)."""
+    found = _ANSWER_IS.search(text)
+    if found is not None:
+        return found.group(1)
+    colons = list(_ANSWER_COLON.finditer(text))
+    if not colons:
+        return None
+    line_end = text.find("\n", colons[0].start())
+    line_end = len(text) if line_end < 0 else line_end
+    return [m for m in colons if m.start() < line_end][-1].group(1)
+
+
+def _recorded_choice(side: dict[str, Any]) -> str | None:
+    found = _mmlu_pro_choice(side["text"])
+    return side["pred"] if found is not None and found == side["pred"] else None
+
+
+def test_real_answers_are_read_as_mmlu_pro_recorded_them() -> None:
+    """Real chain-of-thought answers of seven models: wherever the record holds the
+    text's own choice, final_answer reads that letter."""
+    checked = 0
+    for row in _real_pairs():
+        for side in (row["small"], row["large"]):
+            choice = _recorded_choice(side)
+            if choice is not None:
+                checked += 1
+                assert final_answer(side["text"]) == FinalAnswer("letter", choice), side
+    assert checked >= 100
+
+
+def test_real_answer_pairs_agree_exactly_when_their_recorded_choices_do() -> None:
+    """The same question answered by a small and a large model: at the default threshold
+    final-answer agrees exactly when the recorded choices are equal; token-overlap
+    misjudges many of the same pairs (long reasoning shares words whatever the choice)."""
+    final, overlap = FinalAnswerMatch(), TokenOverlap()
+    decided = overlap_wrong = 0
+    for row in _real_pairs():
+        small, large = row["small"], row["large"]
+        s_choice, l_choice = _recorded_choice(small), _recorded_choice(large)
+        if s_choice is None or l_choice is None:
+            continue
+        decided += 1
+        same = s_choice == l_choice
+        assert (final.similarity(small["text"], large["text"]) >= 0.6) == same, row["id"]
+        overlap_wrong += (overlap.similarity(small["text"], large["text"]) >= 0.6) != same
+    assert decided >= 40
+    assert overlap_wrong >= decided // 5
+
+
+def test_the_real_answers_are_those_the_shared_outcomes_record() -> None:
+    """The shared outcomes' `correct` flags are these answers' recorded letters against
+    the reference, so the answers belong to the shared data."""
+    outcomes_file = _mmlu_pro() / "outcomes.jsonl"
+    if not outcomes_file.is_file():
+        pytest.skip(f"the shared MMLU-Pro data is not at {outcomes_file.resolve()}")
+    correct = {}
+    for line in outcomes_file.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        correct[row["id"]] = row["correct"]
+    for row in _real_pairs():
+        for side in (row["small"], row["large"]):
+            assert correct[row["id"]][side["model"]] == int(side["pred"] == row["answer"])

@@ -2,24 +2,26 @@
 
 Evaluation harnesses compare the extracted final answer of two outputs, not their
 wording (lm-evaluation-harness's GSM8K ``#### N`` and MMLU-Pro ``answer is (X)`` filters,
-OpenAI simple-evals' ``Answer: X``). :func:`final_answer` does the same for the
-``final-answer`` shadow comparator. Recognised, in this order:
+OpenAI simple-evals' ``Answer: X``, the MATH harness's last ``\\boxed{}``).
+:func:`final_answer` does the same for the ``final-answer`` shadow comparator. The
+first of these readers that finds something wins:
 
-1. **Explicit markers**; when there are several, the one that ends last in the text wins:
-
-   - an answer phrase: ``answer``, ``final answer``, ``correct answer``, ``choice`` or
-     ``option`` (any case), then ``is``, ``:`` or ``is:``, then an option letter ``A`` to
-     ``J`` (upper case, optionally in ``(B)``, ``**B**``, ``$B$``) or a number:
-     ``The answer is (B).``, ``Answer: B``, ``the correct option is **C**``,
-     ``Final answer: 42``. A bare ``A`` or ``I`` followed by a lower-case word is read as
-     English (``the answer is a bit unclear``, ``the answer is I think``), not a letter;
-   - a bold letter: ``**B**``, ``**(B)**``, ``**B)**``, ``**B.**``;
-   - the last ``\\boxed{...}`` (braces may nest): a letter (also ``\\text{B}``, ``(B)``),
-     a number, or else its text without spaces or ``$``;
-   - ``#### 42`` (GSM8K's answer line).
-2. **A leading option**: the answer starts with a letter ``A`` to ``J`` marked as an
-   option: ``B``, ``B.``, ``B)``, ``(B)``, ``B:``, ``**B**``, ``B) 42 because ...``.
-3. **A final number**: the answer ends with a number (trailing ``.``, ``!``, ``*``,
+1. an **answer phrase** naming a letter, the first one in the text (as those harnesses
+   read it: chat models often go on after their answer, restating or inventing more):
+   ``answer`` or ``correct``/``right``/``best``/``final`` + ``option``/``choice`` (any
+   case), then ``is``, ``:`` or ``is:``, then an option letter ``A`` to ``J`` (upper
+   case; bare or as ``(B)``, ``**B**``, ``$B$``, or ``(B`` ending the text, cut off):
+   ``The answer is (B).``, ``Answer: B``, ``Final answer: **J**``, ``The correct option
+   is (I).`` A bare ``A`` or ``I`` followed by a lower-case word is English (``the
+   answer is a bit unclear``), not a letter;
+2. an **answer phrase** naming a number, the first: ``The answer is 42.0.``;
+3. the **last** ``\\boxed{...}`` (braces may nest): a letter (any case, also
+   ``\\text{(c)}``), a number, or else its text without spaces or ``$``;
+4. GSM8K's answer line ``#### 42``, the first;
+5. a **bold letter**, the first: ``**B**``, ``**(B)**``, ``**B)**``, ``**B.**``;
+6. a **leading option**: the answer starts with ``B``, ``B.``, ``B)``, ``(B)``, ``B:``
+   or ``**B**`` (a bare ``B`` only as the whole answer): ``B) 42 because ...``;
+7. a **final number**: the answer ends with a number (trailing ``.``, ``!``, ``*``,
    ``)``, ``$``, ``%`` and spaces ignored) that does not follow a ``,``, ``.`` or a
    word character: ``So the total is $1,234.``, ``42``.
 
@@ -30,9 +32,11 @@ decimals and exponents (``4.2e1``); compared as decimals, so ``42``, ``42.0`` an
 Not recognised (the comparator falls back to token overlap): lower-case option letters
 outside ``\\boxed``, options named by their text, fractions other than inside
 ``\\boxed`` (compared as text there), units (``42 apples.`` has no final number).
-Known misreadings: a text starting with an initial (``A. Lincoln ...``) reads as
-option A; ``the answer is A good ...`` is not read as a letter (see above); a free-form
-answer ending with a number (a year) is judged by that number.
+Several options in one answer (``The answer is (B, C).``) are no final answer. Known
+misreadings: a text starting with an initial (``A. Lincoln ...``) reads as option A;
+``the answer is A good ...`` is not read as a letter (see above); a model that corrects
+itself after an answer phrase is read by its first answer; a free-form answer ending
+with a number (a year) is judged by that number.
 
 Cost is linear in the answer's length (possessive quantifiers where spaces could be
 backtracked over, one pass over the braces, the final number looked for in the last 64
@@ -54,10 +58,13 @@ _NUMBER_ALONE = re.compile(rf"({_NUMBER})%?")
 # of spaces: answers are model output, some are long.
 # the letter: wrapped in (), ** or $, or bare (then not a word's first letter)
 _LETTER = (
-    r"(?:\(\s*+(?P<p>[A-J])\s*+\)|\*\*\(?(?P<b>[A-J])\)?[.)]?\*\*|\$(?P<d>[A-J])\$"
+    r"(?:\(\s*+(?P<p>[A-J])\s*+(?:\)|\Z)|\*\*\(?(?P<b>[A-J])\)?[.)]?\*\*|\$(?P<d>[A-J])\$"
     r"|(?P<l>[A-J])(?![\w'\u2019]))"
 )
-_PHRASE = r"(?i:\b(?:answer|choice|option)\s*+(?:is\s*+:?+|:))\s*+(?:\*\*\s*+)?+"
+_PHRASE = (
+    r"(?i:\b(?:answer|(?:correct|right|best|final)\s++(?:option|choice))\s*+(?:is\s*+:?+|:))"
+    r"\s*+(?:\*\*\s*+)?+"
+)
 _PHRASE_LETTER = re.compile(_PHRASE + _LETTER)
 _PHRASE_NUMBER = re.compile(_PHRASE + rf"(?P<n>{_NUMBER})(?!\w)")
 _BOLD_LETTER = re.compile(r"\*\*\(?([A-J])\)?[.)]?\*\*")
@@ -161,37 +168,58 @@ def _trailing_number(text: str) -> FinalAnswer | None:
     return _number(found.group(1))
 
 
-def _markers(text: str) -> list[tuple[int, FinalAnswer]]:
-    """The explicit markers as (where each ends, what it says); of the boxed ones only the
-    last."""
-    found: list[tuple[int, FinalAnswer]] = []
+def _phrase_letter(text: str) -> FinalAnswer | None:
     for m in _PHRASE_LETTER.finditer(text):
         bare = m.group("l")
         if bare in ("A", "I") and _ENGLISH_AFTER.match(text, m.end()):
-            continue
-        letter = m.group("p") or m.group("b") or m.group("d") or bare
-        found.append((m.end(), FinalAnswer("letter", letter)))
+            continue  # English: "the answer is a ...", "the answer is I think ..."
+        return FinalAnswer("letter", m.group("p") or m.group("b") or m.group("d") or bare)
+    return None
+
+
+def _phrase_number(text: str) -> FinalAnswer | None:
     for m in _PHRASE_NUMBER.finditer(text):
         number = _number(m.group("n"))
         if number is not None:
-            found.append((m.end(), number))
-    found.extend((m.end(), FinalAnswer("letter", m.group(1))) for m in _BOLD_LETTER.finditer(text))
-    for m in _GSM8K.finditer(text):
-        number = _number(m.group(1))
-        if number is not None:
-            found.append((m.end(), number))
-    boxed = _last_boxed(text)
-    if boxed is not None:
-        found.append(boxed)
-    return found
+            return number
+    return None
+
+
+def _gsm8k(text: str) -> FinalAnswer | None:
+    m = _GSM8K.search(text)
+    return None if m is None else _number(m.group(1))
+
+
+def _bold_letter(text: str) -> FinalAnswer | None:
+    m = _BOLD_LETTER.search(text)
+    return None if m is None else FinalAnswer("letter", m.group(1))
+
+
+def _boxed(text: str) -> FinalAnswer | None:
+    found = _last_boxed(text)
+    return None if found is None else found[1]
+
+
+def _leading(text: str) -> FinalAnswer | None:
+    m = _LEADING.match(text)
+    return None if m is None else FinalAnswer("letter", m.group(1) or m.group(2))
+
+
+_READERS = (
+    _phrase_letter,
+    _phrase_number,
+    _boxed,
+    _gsm8k,
+    _bold_letter,
+    _leading,
+    _trailing_number,
+)
 
 
 def final_answer(text: str) -> FinalAnswer | None:
     """The final answer ``text`` states, or ``None`` when it states none we recognise."""
-    markers = _markers(text)
-    if markers:
-        return max(markers, key=lambda pair: pair[0])[1]
-    leading = _LEADING.match(text)
-    if leading:
-        return FinalAnswer("letter", leading.group(1) or leading.group(2))
-    return _trailing_number(text)
+    for read in _READERS:
+        found = read(text)
+        if found is not None:
+            return found
+    return None
