@@ -172,6 +172,23 @@ def test_without_a_final_answer_on_both_sides_it_is_token_overlap(a: str, b: str
     assert FinalAnswerMatch().similarity(a, b) == TokenOverlap().similarity(a, b)
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [  # a number is read whole or not at all: never a prefix of a quantity, a fraction
+        ("The answer is 3.5km", "The answer is 3.9km"),
+        ("The answer is 0.25mg.", "The answer is 0.75mg."),
+        ("The answer is 1/2", "The answer is 1/3"),
+        ("The answer is 2:3", "The answer is 2:5"),
+        ("#### 3/4", "#### 3/5"),
+        ("The total is 3/4", "The total is 1/4"),
+        ("The answer is 1,234,567th", "The answer is 1,234,568th"),
+    ],
+)
+def test_part_of_a_number_is_never_read_as_the_final_answer(a: str, b: str) -> None:
+    assert final_answer(a) is None or final_answer(a) != final_answer(b)
+    assert FinalAnswerMatch().similarity(a, b) < 1.0
+
+
 @settings(max_examples=200, deadline=None)
 @given(a=st.text(alphabet="AB(C)*.:42 answerisboxed{}#\\\n", max_size=60), b=st.text(max_size=60))
 def test_final_answer_is_symmetric_bounded_and_reflexive(a: str, b: str) -> None:

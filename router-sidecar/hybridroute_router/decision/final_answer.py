@@ -31,7 +31,8 @@ decimals and exponents (``4.2e1``); compared as decimals, so ``42``, ``42.0`` an
 
 Not recognised (the comparator falls back to token overlap): lower-case option letters
 outside ``\\boxed``, options named by their text, fractions other than inside
-``\\boxed`` (compared as text there), units (``42 apples.`` has no final number).
+``\\boxed`` (compared as text there), units (``42 apples.`` has no final number,
+``The answer is 3.5km`` none either), ratios (``2:3``).
 Several options in one answer (``The answer is (B, C).``) are no final answer. Known
 misreadings: a text starting with an initial (``A. Lincoln ...``) reads as option A;
 ``the answer is A good ...`` is not read as a letter (see above); a model that corrects
@@ -66,16 +67,19 @@ _PHRASE = (
     r"\s*+(?:\*\*\s*+)?+"
 )
 _PHRASE_LETTER = re.compile(_PHRASE + _LETTER)
-_PHRASE_NUMBER = re.compile(_PHRASE + rf"(?P<n>{_NUMBER})(?!\w)")
+# a number read whole or not at all: the atomic group keeps "12.5cm" from being read
+# as 12 and "1/2" as 1 (units, fractions and ratios are not final numbers)
+_WHOLE_NUMBER = rf"(?>{_NUMBER})(?![\w/:]|[.,]\d)"
+_PHRASE_NUMBER = re.compile(_PHRASE + rf"(?P<n>{_WHOLE_NUMBER})")
 _BOLD_LETTER = re.compile(r"\*\*\(?([A-J])\)?[.)]?\*\*")
-_GSM8K = re.compile(rf"####\s*+({_NUMBER})")
+_GSM8K = re.compile(rf"####\s*+({_WHOLE_NUMBER})")
 _BOXED = re.compile(r"\\boxed\s*+\{")
 _BRACE = re.compile(r"[{}]")
 _LEADING = re.compile(
     r"\s*+(?:\*\*)?(?:\(([A-J])\)|([A-J])(?:[.):]|\*\*|(?=\s*+$)))(?:\*\*)?(?=\s|$)"
 )
 # a number ending the text, searched for in its last characters only
-_TRAILING = re.compile(rf"(?<![\w.,}}])({_NUMBER})\Z")
+_TRAILING = re.compile(rf"(?<![\w.,}}/:])({_NUMBER})\Z")
 _TRAILING_WINDOW = 64
 _AFTER_FINAL_NUMBER = " \t\r\n.!*)$%"
 _UNWRAP_PASSES = 3
