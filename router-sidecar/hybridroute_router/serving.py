@@ -19,6 +19,12 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+_MAX_HELD_WRITES = 8
+"""Writes held at most before a flush: an answer is a head and a body (a few writes);
+more means a stream sending faster than the loop turns."""
+_MAX_HELD_BYTES = 65536
+"""A write this large (uvicorn's default high-water mark) is not held behind others."""
+
 
 class CoalescingTransport(asyncio.Transport):
     """The client connection's transport as uvicorn's protocol sees it: writes are joined
@@ -33,11 +39,16 @@ class CoalescingTransport(asyncio.Transport):
         self._pending: list[bytes] | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._pending is None:
+        pending = self._pending
+        if pending is None:
             self._pending = [bytes(data)]
             self._loop.call_soon(self.flush)  # a streamed piece never waits past this step
-        else:
-            self._pending.append(bytes(data))
+            return
+        pending.append(bytes(data))
+        if len(pending) > _MAX_HELD_WRITES or len(data) > _MAX_HELD_BYTES:
+            # much written in one step (an app sending without yielding): out now, so the
+            # real transport's buffer limits and uvicorn's flow control see it
+            self.flush()
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in list_of_data:

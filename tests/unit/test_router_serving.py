@@ -149,3 +149,28 @@ def test_nothing_is_written_to_a_connection_already_closing() -> None:
         assert coalescing.get_write_buffer_size() == 0
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [[b"x" * 100] * 50, [b"head", b"y" * 200_000, b"tail"]],
+    ids=["many small writes", "one large write"],
+)
+def test_much_written_in_one_step_reaches_the_socket_before_the_step_ends(
+    pieces: list[bytes],
+) -> None:
+    """Held writes must not hide a fast sender from the real transport's buffer limits
+    (uvicorn's flow control pauses the app only once the socket's buffer is full)."""
+    loop = asyncio.new_event_loop()
+    try:
+        real = RecordingTransport()
+        coalescing = CoalescingTransport(real, loop)
+        for piece in pieces:
+            coalescing.write(piece)
+        assert real.writes, "nothing reached the socket while the step kept writing"
+        held = coalescing.get_write_buffer_size()
+        assert held <= 8 * 100 + 4, held
+        loop.run_until_complete(asyncio.sleep(0))  # the step ends: the rest goes out
+        assert b"".join(real.writes) == b"".join(pieces)
+    finally:
+        loop.close()
