@@ -86,6 +86,29 @@ def test_waiting_ends_at_the_timeout_naming_the_last_problem(api: ScriptedApiSer
         fetch_policy_text(access(api), "ns", "p", timeout=0, sleep=lambda _: None)
 
 
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ((200, ["not", "an", "object"]), "not a JSON object"),
+        ((200, {"data": ["policy.yaml"]}), "has no 'policy.yaml' key"),
+        ((200, {"data": {"policy.yaml": 7}}), "has no 'policy.yaml' key"),
+    ],
+)
+def test_an_odd_answer_is_a_clear_error(
+    api: ScriptedApiServer, answer: tuple[int, object], message: str
+) -> None:
+    api.script[:] = [answer]
+    with pytest.raises(StartupFetchError, match=message):
+        fetch_policy_text(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
+
+
+def test_a_5xx_with_an_odd_body_is_still_waited_out(api: ScriptedApiServer) -> None:
+    api.script[:] = [(503, ["busy"]), (200, CONFIGMAP)]
+    waits: list[float] = []
+    assert fetch_policy_text(access(api), "ns", "p", timeout=30, sleep=waits.append)
+    assert waits == [0.5]
+
+
 def test_a_configmap_without_the_policy_key_is_refused(api: ScriptedApiServer) -> None:
     api.script[:] = [(200, {"data": {"other": "x"}})]
     with pytest.raises(StartupFetchError, match=r"has no 'policy\.yaml' key"):

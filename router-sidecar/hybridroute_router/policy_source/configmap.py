@@ -54,10 +54,7 @@ def fetch_policy_text(
             problem = f"the API server did not answer ({type(exc).__name__}: {exc})"
         else:
             if resp.status_code == 200:
-                text = (resp.json().get("data") or {}).get(key)
-                if not isinstance(text, str):
-                    raise StartupFetchError(f"{source} has no {key!r} key")
-                return text
+                return _policy_text(resp, source, key)
             problem = _describe_status(resp)
             if resp.status_code not in RETRIED_STATUSES:
                 raise StartupFetchError(f"{source}: {problem}")
@@ -70,13 +67,29 @@ def fetch_policy_text(
         backoff = min(backoff * 2, 5.0)
 
 
+def _json_object(resp: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _policy_text(resp: httpx.Response, source: str, key: str) -> str:
+    body = _json_object(resp)
+    if body is None:
+        raise StartupFetchError(f"{source}: the API server's answer is not a JSON object")
+    data = body.get("data")
+    text = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(text, str):
+        raise StartupFetchError(f"{source} has no {key!r} key")
+    return text
+
+
 def _describe_status(resp: httpx.Response) -> str:
     if resp.status_code == 404:
         return "not found (yet)"
-    try:
-        message = str(resp.json().get("message") or "")
-    except ValueError:
-        message = ""
+    message = str((_json_object(resp) or {}).get("message") or "")
     return f"HTTP {resp.status_code}" + (f": {message[:300]}" if message else "")
 
 
