@@ -255,6 +255,19 @@ def route_ready(plane: ControlPlane, namespace: str, route: str) -> bool:
     return bool(found and found["status"] == "True")
 
 
+def router_rolled_out(plane: ControlPlane, namespace: str, route: str) -> bool:
+    """The route's router Deployment is rolled out and available: its status stops
+    changing, so it triggers no more (debounced) status refreshes of the route."""
+    found = get_json(plane, "deployment", f"{route}-router", "-n", namespace)
+    if found is None:
+        return False
+    want = (found.get("spec") or {}).get("replicas", 1)
+    status = found.get("status") or {}
+    return status.get("observedGeneration") == found["metadata"].get("generation") and all(
+        status.get(field) == want for field in ("replicas", "updatedReplicas", "availableReplicas")
+    )
+
+
 def install_crd(plane: ControlPlane) -> None:
     plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
     wait_established(plane, "hybridroutes.inferensys.io")

@@ -18,6 +18,7 @@ from operator_harness import (
     crd_namespace,
     get_json,
     metric_value,
+    router_rolled_out,
     running_operator,
 )
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.integration
 EVALUATIONS = "hybridroute_operator_loop_evaluations_total"
 RECONCILES = "hybridroute_operator_reconciles_total"
 STEADY_EVALUATIONS = 4
+LOOPS = ("adaptation", "savings")
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +110,24 @@ def test_steady_readings_are_not_rewritten_and_a_changed_reading_is(
     )
     assert steady["effectiveThreshold"] == 0.3
     assert "lastEvaluationTime" not in steady
+    # the router Deployment's own rollout refreshes the route's status (debounced): count
+    # from two evaluations after it, so what is counted is the loops' doing alone
+    eventually(lambda: router_rolled_out(cluster, namespace, route), "router rolled out", 60)
+    settled = {loop: evaluations(operator, namespace, route, loop) for loop in LOOPS}
+    eventually(
+        lambda: all(
+            evaluations(operator, namespace, route, name) >= count + 2
+            for name, count in settled.items()
+        ),
+        "two evaluations after the rollout",
+        timeout=30,
+    )
     obj = get_json(cluster, "hybridroute", route, "-n", namespace) or {}
     version = obj["metadata"]["resourceVersion"]
     savings = (obj.get("status") or {}).get("savings")
     assert savings is not None  # measured at the adaptation interval too: it must hold still
     reconciles = metric_value(operator.metrics(), RECONCILES)
-    start = {
-        loop: evaluations(operator, namespace, route, loop) for loop in ("adaptation", "savings")
-    }
+    start = {loop: evaluations(operator, namespace, route, loop) for loop in LOOPS}
     versions = {version}
 
     def steady_evaluations() -> bool:

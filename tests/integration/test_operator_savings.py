@@ -22,6 +22,7 @@ from operator_harness import (
     get_json,
     install_crd,
     metric_value,
+    router_rolled_out,
 )
 
 pytestmark = pytest.mark.integration
@@ -147,6 +148,18 @@ def test_a_steady_reading_is_not_rewritten_and_a_changed_one_is(
             timeout=60,
         )
         assert steady["reason"] == "Measured"
+        # the router Deployment's own rollout refreshes the route's status (debounced):
+        # count from two evaluations after it, so what is counted is the loop's doing alone
+        eventually(lambda: router_rolled_out(cluster, namespace, route), "router rolled out", 60)
+        settled = metric_value(operator.metrics(), QUERIES, SAVINGS_OK) or 0
+        eventually(
+            lambda: (
+                (metric_value(operator.metrics(), QUERIES, SAVINGS_OK) or 0)
+                >= settled + 2 * PER_EVALUATION
+            ),
+            "two savings evaluations after the rollout",
+            timeout=30,
+        )
         version = route_object(cluster, namespace, route)["metadata"]["resourceVersion"]
         metrics = operator.metrics()
         queries = metric_value(metrics, QUERIES, SAVINGS_OK) or 0
