@@ -9,7 +9,9 @@ import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,16 @@ class FilePrometheus:
 
     def log_tails(self, lines: int = 40) -> dict[str, str]:
         return {"prometheus": self.component.log_tail(lines) if self.component else "(stopped)"}
+
+
+@contextmanager
+def running_prometheus(workdir: Path) -> Iterator[FilePrometheus]:
+    """A started :class:`FilePrometheus` in ``workdir``, stopped on leaving."""
+    prom = FilePrometheus(workdir).start()
+    try:
+        yield prom
+    finally:
+        prom.stop()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from adaptation_harness import (
     Load,
     adaptation_of,
     events_of,
+    running_prometheus,
     threshold_of,
 )
 from hybridroute_localstack import ControlPlane, eventually
@@ -50,11 +51,8 @@ def namespace(cluster: ControlPlane) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FilePrometheus]:
-    prom = FilePrometheus(tmp_path_factory.mktemp("prometheus")).start()
-    try:
+    with running_prometheus(tmp_path_factory.mktemp("prometheus")) as prom:
         yield prom
-    finally:
-        prom.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from adaptation_harness import FilePrometheus, adaptation_of
+from adaptation_harness import FilePrometheus, adaptation_of, running_prometheus
 from hybridroute_localstack import ControlPlane, eventually
 from operator_harness import (
     OperatorProcess,
@@ -37,11 +37,8 @@ def namespace(cluster: ControlPlane) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FilePrometheus]:
-    prom = FilePrometheus(tmp_path_factory.mktemp("prometheus")).start()
-    try:
+    with running_prometheus(tmp_path_factory.mktemp("prometheus")) as prom:
         yield prom
-    finally:
-        prom.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adaptation_harness import FilePrometheus, Load
+from adaptation_harness import FilePrometheus, Load, running_prometheus
 from hybridroute_localstack import ControlPlane, eventually
 from hybridroute_localstack.replay import Behaviour, ReplayServerProcess, start_replay_server
 from operator_harness import (
     OperatorProcess,
     RouterProcess,
     apply,
+    crd_namespace,
     get_json,
-    install_crd,
     metric_value,
     router_rolled_out,
+    running_operator,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,20 +36,14 @@ PER_EVALUATION = 3  # smallShare, costSavedPerHour, energySavedJoulesPerHour
 
 @pytest.fixture(scope="module")
 def namespace(cluster: ControlPlane) -> Iterator[str]:
-    name = f"savings-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    install_crd(cluster)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with crd_namespace(cluster, "savings") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FilePrometheus]:
-    prom = FilePrometheus(tmp_path_factory.mktemp("prometheus")).start()
-    try:
+    with running_prometheus(tmp_path_factory.mktemp("prometheus")) as prom:
         yield prom
-    finally:
-        prom.stop()
 
 
 @pytest.fixture(scope="module")
@@ -73,23 +68,10 @@ def operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
-    proc = OperatorProcess(
-        cluster,
-        namespace,
-        workdir,
-        "--prometheus-url",
-        prometheus.url,
-        "--savings-interval",
-        "1",
-        "--resync-seconds",
-        "600",  # no periodic reconcile during the test
-    )
-    proc.start()
-    try:
+    extra = ("--prometheus-url", prometheus.url, "--savings-interval", "1")
+    # no periodic reconcile during the test
+    with running_operator(cluster, namespace, workdir, *extra, "--resync-seconds", "600") as proc:
         yield proc
-    finally:
-        code = proc.stop()
-        assert code == 0, f"operator did not shut down cleanly (exit {code})\n{proc.log_tail()}"
 
 
 def route_manifest(
