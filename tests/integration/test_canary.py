@@ -291,7 +291,13 @@ def test_the_example_promotes_v2_identical_to_v1_and_rolls_back_a_disagreeing_v3
     shadow = route["spec"]["policy"]["shadow"]
     assert (shadow["comparator"], shadow["agreementThreshold"]) == ("final-answer", 0.6)
     fast.update(stepWeights=[20, 50], minRequests=5, analysisShadowPercent=100)
-    fast["checks"] = {"p99Latency": None, "escalationRate": None}  # noisy in 2 s windows
+    fast["checks"] = {
+        "p99Latency": None,  # noisy in 2 s windows
+        "escalationRate": None,
+        # v2 is as good as v1 (~79%), so any failure is bad luck: at the example's 10,
+        # CI once saw v1 agree on 19 of 19 and v2 on 30 of 43, and v2 rolled back
+        "shadowAgreement": {"minComparisons": 40},
+    }
     stack.kubectl("patch", "hroute", "assistant", "--type", "merge", "-p", patched(fast))
     stack.serve("assistant")
     done = stack.wait_canary("assistant", "v2 promoted", lambda c: c["stable"] == "v2", 120)

@@ -203,8 +203,8 @@ def _agreement_to_stable(
     check: ShadowAgreementCheck, cand: tuple[float, float] | Failure, r: Mapping[str, Reading]
 ) -> CheckResult:
     """The candidate's agreement against ``ratio`` x the stable's over the same window,
-    less the one-sided sampling noise of both shares (Wald standard error of the
-    difference at ``confidence``): an identical student fails only by bad luck at that
+    less the one-sided sampling noise of both shares (adjusted Wald standard error of
+    the difference at ``confidence``): an identical student fails only by bad luck at that
     confidence, one far below the stable fails on a few dozen comparisons."""
     name, dry, ratio = "shadowAgreementToStable", check.dry_run, check.min_ratio_to_stable
     assert ratio is not None
@@ -283,10 +283,18 @@ def _escalation_to_stable(
 
 def _noise(p: float, n: float, q: float, m: float, ratio: float, confidence: float) -> float:
     """One-sided sampling noise of ``p - ratio * q`` for shares ``p`` of ``n`` and ``q``
-    of ``m`` trials (Wald standard error times the normal quantile of ``confidence``)."""
-    p, q = min(max(p, 0.0), 1.0), min(max(q, 0.0), 1.0)
+    of ``m`` trials: the standard error times the normal quantile of ``confidence``,
+    with one success and one failure added to each side (Agresti and Caffo, 2000). The
+    plain Wald error is 0 for a share of 0 or 1: a stable version that agreed on all of
+    its 19 comparisons would allow a candidate no noise at all."""
     z = NormalDist().inv_cdf(confidence)
-    return z * math.sqrt(p * (1 - p) / n + ratio * ratio * q * (1 - q) / m)
+    return z * math.sqrt(_spread(p, n) + ratio * ratio * _spread(q, m))
+
+
+def _spread(share: float, trials: float) -> float:
+    """Variance of a share of ``trials``, adjusted by one success and one failure."""
+    adjusted = (min(max(share, 0.0), 1.0) * trials + 1.0) / (trials + 2.0)
+    return adjusted * (1.0 - adjusted) / (trials + 2.0)
 
 
 def _feedback(c: CanaryChecks, r: Mapping[str, Reading]) -> list[CheckResult]:
