@@ -119,7 +119,6 @@ class Result:
     reason: Why
     message: str
     worst: Reading | None = None
-    pressured: bool | None = None  # the worst signal at or over the band; None: no data
 
     @property
     def data_ok(self) -> bool:
@@ -196,11 +195,10 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
         return _relieve(worst, pressure, current, previous.last_change, now, b)
     if current < b.baseline - EPSILON:
         new = min(b.baseline, current + b.max_step)
-        return _moved(new, Why.RETURNING, seen, current, worst, pressure >= 1 - b.hysteresis)
+        return _moved(new, Why.RETURNING, seen, current, worst)
     if pressure >= 1.0 - b.hysteresis or current <= b.baseline + EPSILON:
         why = Why.WITHIN_TARGET if current > b.baseline + EPSILON else Why.AT_BASELINE
-        pressured = pressure >= 1.0 - b.hysteresis
-        return Result(current, why, f"{seen}: holding {_fmt(current)}", worst, pressured)
+        return Result(current, why, f"{seen}: holding {_fmt(current)}", worst)
     last_pressure = now if previous.pressured else previous.last_pressure
     quiet = [t for t in (previous.last_change, last_pressure) if t is not None]
     if quiet and now - max(quiet) < b.cooldown:
@@ -210,16 +208,13 @@ def step(readings: Sequence[Reading], previous: Previous, bounds: Bounds, now: f
             f"{seen}: pressure cleared; holding {_fmt(current)} until "
             f"{at(max(quiet) + b.cooldown)} (cooldown)",
             worst,
-            False,
         )
     new = max(b.baseline, current - return_step(pressure, b.max_step, b.hysteresis))
-    return _moved(new, Why.RETURNING, seen, current, worst, False)
+    return _moved(new, Why.RETURNING, seen, current, worst)
 
 
-def _moved(
-    new: float, why: Why, seen: str, current: float, worst: Reading | None, pressured: bool
-) -> Result:
-    return Result(new, why, f"{seen}: {_fmt(current)} -> {_fmt(new)}", worst, pressured)
+def _moved(new: float, why: Why, seen: str, current: float, worst: Reading | None) -> Result:
+    return Result(new, why, f"{seen}: {_fmt(current)} -> {_fmt(new)}", worst)
 
 
 def _relieve(
@@ -240,7 +235,6 @@ def _relieve(
             f"{seen}: holding {_fmt(current)} until the last change shows in the "
             f"reading ({at(last_change + settle)})",
             worst,
-            True,
         )
     up = relief_step(pressure, b.max_step)
     if current < b.baseline:
@@ -248,5 +242,5 @@ def _relieve(
     new = min(b.max, current + up)
     if new <= current + EPSILON:
         msg = f"{seen}: at the maximum {_fmt(b.max)}"
-        return Result(current, Why.AT_MAXIMUM, msg, worst, True)
-    return _moved(new, Why.RELIEVING, seen, current, worst, True)
+        return Result(current, Why.AT_MAXIMUM, msg, worst)
+    return _moved(new, Why.RELIEVING, seen, current, worst)
