@@ -7,12 +7,15 @@ its meaning on traffic that is similar but not identical.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from hybridroute_quality import metrics as mx
+from hybridroute_quality import preroute as pr
+from hybridroute_quality.logs import Decision
 
 F64 = npt.NDArray[np.float64]
 
@@ -95,3 +98,47 @@ def policy_snippet(cal: Calibration, scorer: str, *, source: str) -> str:
         f"    scorer: {scorer}\n"
         f"    threshold: {cal.threshold:.4f}\n"
     )
+
+
+DEFAULT_COST_THRESHOLD = 0.9
+"""``1 - small / large`` cost per query without prices: an 8B/70B ratio of about 1:10."""
+
+
+def cost_threshold(tokens: Sequence[tuple[int, int]], small: mx.Prices, large: mx.Prices) -> float:
+    """``1 - small / large`` cost of these (prompt, completion) tokens at these prices
+    (:data:`DEFAULT_COST_THRESHOLD` without a large-model price)."""
+    arr = np.asarray(tokens, dtype=np.float64).reshape(-1, 2)
+    s = float(np.sum(mx.call_cost(arr[:, 0], arr[:, 1], small)))
+    lg = float(np.sum(mx.call_cost(arr[:, 0], arr[:, 1], large)))
+    return DEFAULT_COST_THRESHOLD if lg <= 0.0 else mx.expected_cost_threshold(s, lg)
+
+
+def preroute_snippet(decided: Sequence[Decision], cost: float, *, source: str) -> str:
+    """With a cascade on: the complexity threshold from which pre-routing pays, from the
+    logged escalations of the cascaded requests, as YAML for the policy. Scores at or
+    above the threshold in force were pre-routed already (not cascaded): the result is
+    never above it, and says nothing about them."""
+    judged = [d for d in decided if d.escalated is not None]
+    result = pr.from_escalations(
+        np.asarray([d.score for d in judged]), np.asarray([bool(d.escalated) for d in judged]), cost
+    )
+    in_force = max((d.threshold for d in decided if d.threshold is not None), default=1.0)
+    lines = [
+        f"# hybridroute calibrate --preroute: {result.cascaded} cascaded requests from "
+        f"{source}, {result.escalated} escalated; pre-routing pays where the lower bound "
+        f"of P(escalate | score) >= {cost:.3f}",
+    ]
+    if result.threshold is None or result.threshold >= in_force:
+        lines.append(
+            f"# no score range below the threshold in force ({in_force:.4f}) escalates "
+            "that often: pre-routing more would not pay; keep it"
+        )
+        threshold = in_force
+    else:
+        lines.append(
+            f"# from score {result.threshold:.4f}: {result.preroute_share:.1%} of the "
+            f"cascaded requests (escalated {result.preroute_escalation_rate:.1%} of the "
+            "time) skip the small call"
+        )
+        threshold = result.threshold
+    return "\n".join([*lines, "policy:", "  complexity:", f"    threshold: {threshold:.4f}", ""])

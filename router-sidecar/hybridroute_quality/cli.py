@@ -3,6 +3,7 @@
     hybridroute eval DATA... [--scorer NAME]... [--json OUT] [--plot OUT.png]
     hybridroute calibrate DATA... --target-large-share 0.3 | --target-quality 0.95
     hybridroute calibrate --decision-log D.jsonl [--feedback-log F.jsonl] --target-...
+    hybridroute calibrate --decision-log D.jsonl --preroute [--policy P.yaml]
     hybridroute train DATA... [--feedback-log F.jsonl] --out PATH
     hybridroute cv DATA... [--folds 5] [--json OUT]
 
@@ -26,10 +27,10 @@ import yaml
 
 from hybridroute_quality import calibrate as cal
 from hybridroute_quality import datasets, logs
+from hybridroute_quality import metrics as mx
 from hybridroute_quality.datasets import DataError, Dataset, RowError
 from hybridroute_quality.evaluate import CostModel, evaluate, report
 from hybridroute_quality.linear import DEFAULT_EPOCHS, DEFAULT_L2, FitOptions
-from hybridroute_quality.metrics import Prices
 from hybridroute_quality.mlp import DEFAULT_HIDDEN
 from hybridroute_quality.scoring import DEFAULT_SCORERS, resolve
 from hybridroute_quality.train import TrainOptions
@@ -56,18 +57,32 @@ def _load(paths: Sequence[str], strict: bool) -> Dataset:
     return data
 
 
+def _min_mean_logprob(args: argparse.Namespace) -> float:
+    """The cascade's confidence threshold: the flag, else the policy file's, else the
+    policy default."""
+    if args.min_mean_logprob is not None:
+        return float(args.min_mean_logprob)
+    from hybridroute_policy.models import ConfidencePolicy
+
+    if args.policy:
+        from hybridroute_policy.loading import load_policy
+
+        return float(load_policy(args.policy).confidence.min_mean_logprob)
+    return float(ConfidencePolicy().min_mean_logprob)
+
+
 def _prices(args: argparse.Namespace) -> CostModel:
-    small, large = Prices(), Prices()
+    small, large = mx.Prices(), mx.Prices()
     if args.policy:
         from hybridroute_policy.loading import load_policy
 
         pol = load_policy(args.policy)
-        small = Prices(
+        small = mx.Prices(
             pol.small.pricing.input_per_1k_tokens,
             pol.small.pricing.output_per_1k_tokens,
             pol.small.energy.joules_per_1k_tokens,
         )
-        large = Prices(
+        large = mx.Prices(
             pol.large.pricing.input_per_1k_tokens,
             pol.large.pricing.output_per_1k_tokens,
             pol.large.energy.joules_per_1k_tokens,
@@ -76,12 +91,12 @@ def _prices(args: argparse.Namespace) -> CostModel:
     def pick(flag: float | None, fallback: float) -> float:
         return fallback if flag is None else flag
 
-    small = Prices(
+    small = mx.Prices(
         pick(args.small_input_price, small.input_per_1k),
         pick(args.small_output_price, small.output_per_1k),
         pick(args.small_joules, small.joules_per_1k),
     )
-    large = Prices(
+    large = mx.Prices(
         pick(args.large_input_price, large.input_per_1k),
         pick(args.large_output_price, large.output_per_1k),
         pick(args.large_joules, large.joules_per_1k),
@@ -118,6 +133,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         scorers = {n: resolve(n, show_progress=not args.no_progress) for n in names}
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    missing = sum(r.small_logprob is None for r in data.rows)
+    if missing and args.composite_scorer:
+        raise UsageError(
+            f"--composite-scorer needs the cascade: {missing} of {len(data.rows)} rows have "
+            "no small_logprob (the small model's mean token logprob)"
+        )
     cost_model = _prices(args)
     ev = evaluate(
         data.rows,
@@ -125,11 +146,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cost_model,
         preroute_threshold=args.preroute_threshold,
         composite_with=args.composite_scorer,
+        min_mean_logprob=_min_mean_logprob(args),
     )
     summary = report(
         ev, cost_model, skipped_rows=len(data.errors), small_latency_ms=args.small_latency_ms
     )
     print(f"{ev.n} rows; small quality {ev.small_quality:.3f}, large {ev.large_quality:.3f}")
+    if missing:
+        print(
+            f"no cascade or composite: {missing} of {ev.n} rows have no small_logprob",
+            file=sys.stderr,
+        )
     print(f"{'policy':28} {'kind':11} {'APGR':>6} {'CPT(50%)':>9} {'CPT(80%)':>9}")
     for name, entry in summary["scorers"].items():
         print(
@@ -153,11 +180,19 @@ def _print_composites(summary: dict[str, Any], latency_ms: float) -> None:
         if pre is None or cascade is None:
             continue
         latency = f"{pre['latencySavedMsPerQuery']:.1f} ms/query" if latency_ms else "-"
+        at = pre["atMinMeanLogprob"]
         print(
-            f"\n{name}: pre-route when P(small fails) >= {pre['threshold']:.3f}: "
-            f"{pre['preroutedShare']:.1%} pre-routed, {pre['smallCallsSaved']} small calls "
-            f"saved, latency saved {latency}; APGR {_fmt(entry['apgr'])} "
+            f"\n{name}: pre-route where P(escalate at minMeanLogprob {pre['minMeanLogprob']}"
+            f" | score) >= {pre['threshold']:.3f} (lower bound, other folds): "
+            f"{pre['preroutedShare']:.1%} pre-routed ({pre['preroutedEscalatedShare']:.0%} of "
+            f"them escalated by the cascade), {pre['smallCallsSaved']} small calls saved, "
+            f"latency saved {latency}; APGR {_fmt(entry['apgr'])} "
             f"vs pure cascade {_fmt(cascade['apgr'])}"
+        )
+        print(
+            f"  at minMeanLogprob: cascade {at['cascade']['largeShare']:.1%} large, quality "
+            f"{at['cascade']['quality']:.3f}; composite {at['composite']['largeShare']:.1%} "
+            f"large, quality {at['composite']['quality']:.3f}"
         )
         print(
             "  frontier: "
@@ -172,7 +207,30 @@ def _snippet_scorer(name: str) -> str:
     return "heuristic" if name == "heuristic" else "learned"
 
 
+def calibrate_preroute(args: argparse.Namespace) -> int:
+    """``calibrate --decision-log LOG --preroute``: the complexity threshold from which
+    pre-routing pays, from the cascade's logged escalations."""
+    decided, errors = logs.decisions(Path(args.decision_log))
+    _report_errors(errors)
+    judged = [d for d in decided if d.escalated is not None]
+    if not judged:
+        raise UsageError(
+            f"{args.decision_log}: no cascaded request with a logged small_mean_logprob "
+            "(the cascade must be on: confidence.enabled, and a buffered stream or none)"
+        )
+    cost = args.preroute_threshold
+    if cost is None:
+        cm = _prices(args)
+        cost = cal.cost_threshold([d.tokens for d in judged], cm.small, cm.large)
+    print(cal.preroute_snippet(decided, cost, source=args.decision_log), end="")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    if args.preroute:
+        if not args.decision_log:
+            raise UsageError("--preroute needs --decision-log (the cascade's escalations)")
+        return calibrate_preroute(args)
     if (args.target_large_share is None) == (args.target_quality is None):
         raise UsageError("give exactly one of --target-large-share or --target-quality")
     if args.decision_log:
@@ -410,6 +468,15 @@ def _training(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _price_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--policy", help="router policy file: prices and energy per 1K tokens")
+    for model in ("small", "large"):
+        p.add_argument(f"--{model}-input-price", type=float, help="USD per 1K prompt tokens")
+        p.add_argument(f"--{model}-output-price", type=float, help="USD per 1K completion tokens")
+        p.add_argument(f"--{model}-joules", type=float, help="joules per 1K tokens")
+    p.add_argument("--completion-tokens", type=int, default=128, help="assumed when absent")
+
+
 def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("eval", help="quality vs large-model share, APGR, CPT, cost")
     _common(ev)
@@ -422,16 +489,11 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev.add_argument("--pair", help="only the rows of this model pair (part of 'small>large')")
     ev.add_argument("--json", help="write the JSON summary here")
     ev.add_argument("--plot", help="write a PNG plot here")
-    ev.add_argument("--policy", help="router policy file: prices and energy per 1K tokens")
-    for model in ("small", "large"):
-        ev.add_argument(f"--{model}-input-price", type=float, help="USD per 1K prompt tokens")
-        ev.add_argument(f"--{model}-output-price", type=float, help="USD per 1K completion tokens")
-        ev.add_argument(f"--{model}-joules", type=float, help="joules per 1K tokens")
-    ev.add_argument("--completion-tokens", type=int, default=128, help="assumed when absent")
+    _price_flags(ev)
     ev.add_argument(
         "--preroute-threshold",
         type=float,
-        help="composite: pre-route when the score reaches it "
+        help="composite: pre-route where the lower bound of P(escalate | score) reaches it "
         "(default: 1 - small/large cost per query, 0.9 without prices)",
     )
     ev.add_argument(
@@ -441,6 +503,12 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the small model's response time, to report the latency pre-routing saves",
     )
     ev.add_argument("--composite-scorer", help="scorer that pre-routes in the composite policy")
+    ev.add_argument(
+        "--min-mean-logprob",
+        type=float,
+        help="the cascade's confidence threshold for the composite's shipped setting "
+        "(default: the --policy file's confidence.minMeanLogprob, else the policy default)",
+    )
     ev.set_defaults(func=cmd_eval)
 
 
@@ -457,6 +525,19 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--target-quality", type=float, help="fraction of all-large quality")
     ca.add_argument("--decision-log", help="router decision log (JSONL) instead of DATA")
     ca.add_argument("--feedback-log", help="router feedback log, labels for --target-quality")
+    ca.add_argument(
+        "--preroute",
+        action="store_true",
+        help="with --decision-log of a cascade: the complexity threshold from which "
+        "pre-routing (skipping the small call) pays, from the logged escalations",
+    )
+    ca.add_argument(
+        "--preroute-threshold",
+        type=float,
+        help="--preroute: the lower bound of P(escalate) that pays "
+        "(default: 1 - small/large cost of the logged tokens, 0.9 without prices)",
+    )
+    _price_flags(ca)
     ca.set_defaults(func=cmd_calibrate)
 
     tr = sub.add_parser("train", help="train the learned scorer, write its artifact")

@@ -5,12 +5,13 @@ Policies:
 - pre-routing by a scorer: the top ``k`` scores go to the large model only;
 - ``cascade`` (rows with ``small_logprob``): every query asks the small model; the ``k``
   least confident also ask the large model (its cost counts both calls);
-- ``composite:<scorer>``: queries whose score (a calibrated P(small model fails))
-  reaches the pre-route threshold go straight to the large model, the rest cascade. The
-  shipped rule's threshold is the expected-cost one, ``1 - small / large`` cost per query
-  (:func:`~hybridroute_quality.metrics.preroute_mask`); the frontier over other
-  thresholds is reported beside it. A weak pre-router never reaches the threshold, and
-  the composite is then the pure cascade.
+- ``composite:<scorer>``: queries go straight to the large model (no small call) where
+  the scorer's score range makes the cascade escalate often enough that skipping the
+  small call pays: the lower bound of P(escalate | score), estimated from the rows' own
+  logprobs (no label) on the other folds, reaches ``1 - small / large`` cost per query
+  (:mod:`~hybridroute_quality.preroute`); the rest cascade. The frontier over other cost
+  thresholds is reported beside it. A weak pre-router clears no score range, and the
+  composite is then the pure cascade.
 
 Prices and energy per 1K tokens come from configuration (CLI flags or a policy file),
 never from the data. Missing token counts are estimated: prompt chars / 4, and a
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hybridroute_quality import metrics as mx
+from hybridroute_quality import preroute as pr
 from hybridroute_quality.datasets import Row
 from hybridroute_quality.scoring import KeyFn, prompt_tokens
 
@@ -89,6 +91,8 @@ class PolicyCurve:
     """Score threshold at each ``k`` (route to large when score >= it)."""
     preroute: dict[str, float] | None = None
     """Composite only: threshold, pre-routed share, small calls saved."""
+    shipped: dict[str, dict[str, float]] | None = None
+    """Composite only: cascade and composite at the shipped confidence threshold."""
 
 
 @dataclass
@@ -128,36 +132,67 @@ def cascade(logprob: F64, s: F64, lg: F64, rc: RowCosts) -> PolicyCurve:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CompositeRule:
+    """The composite's setting: pre-route where the cross-fitted lower bound of
+    P(escalate at ``min_mean_logprob`` | score) reaches ``cost_threshold``."""
+
+    cost_threshold: float
+    min_mean_logprob: float
+
+
+def _at(levels: F64, tau: float, s: F64, lg: F64) -> dict[str, float]:
+    large = levels < tau
+    return {
+        "largeShare": float(large.mean()),
+        "quality": float(np.where(large, lg, s).mean()),
+    }
+
+
 def composite(
-    scores: F64, logprob: F64, threshold: float, s: F64, lg: F64, rc: RowCosts
+    scores: F64, logprob: F64, rule: CompositeRule, s: F64, lg: F64, rc: RowCosts
 ) -> PolicyCurve:
-    pre = mx.preroute_mask(scores, threshold)
-    keys = mx.composite_keys(scores, logprob, pre)
+    """The composite policy's curve over confidence thresholds: at each, the rule is
+    re-fitted for that threshold (pre-routed sets grow with it), so the composite's
+    point at ``tau`` is the cascade's plus the queries pre-routed at ``tau``."""
+    entry = pr.crossfit_levels(scores, logprob, rule.cost_threshold)
+    levels = mx.composite_levels(logprob, entry)
+    tau = rule.min_mean_logprob
+    pre = entry < tau
     return PolicyCurve(
         kind="composite",
-        quality=mx.quality_curve(keys, s, lg),
-        cost=mx.composite_total(keys, pre, rc.small_cost, rc.large_cost),
-        energy=mx.composite_total(keys, pre, rc.small_energy, rc.large_energy),
+        quality=mx.quality_curve(mx.cascade_keys(levels), s, lg),
+        cost=mx.composite_total(levels, entry, rc.small_cost, rc.large_cost),
+        energy=mx.composite_total(levels, entry, rc.small_energy, rc.large_energy),
+        # the confidence threshold (minMeanLogprob) of each point, as for the cascade
+        thresholds=np.concatenate(([-np.inf], np.sort(levels))),
         preroute={
-            "threshold": threshold,
+            "threshold": rule.cost_threshold,
+            "minMeanLogprob": tau,
             "preroutedShare": float(pre.mean()),
             "smallCallsSaved": int(pre.sum()),
+            "preroutedEscalatedShare": float((logprob[pre] < tau).mean()) if pre.any() else 0.0,
         },
+        shipped={"cascade": _at(logprob, tau, s, lg), "composite": _at(levels, tau, s, lg)},
     )
 
 
 FRONTIER_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
-def composite_frontier(scores: F64, logprob: F64, s: F64, lg: F64) -> list[dict[str, float]]:
-    """APGR and pre-routed share of the composite at each of :data:`FRONTIER_THRESHOLDS`."""
+def composite_frontier(
+    scores: F64, logprob: F64, tau: float, s: F64, lg: F64
+) -> list[dict[str, float]]:
+    """APGR of the composite and its pre-routed share at ``tau`` for each cost threshold
+    of :data:`FRONTIER_THRESHOLDS`."""
     out = []
     q_small, q_large = float(s.mean()), float(lg.mean())
     for t in FRONTIER_THRESHOLDS:
-        pre = mx.preroute_mask(scores, t)
-        curve = mx.quality_curve(mx.composite_keys(scores, logprob, pre), s, lg)
+        entry = pr.crossfit_levels(scores, logprob, t)
+        curve = mx.quality_curve(mx.cascade_keys(mx.composite_levels(logprob, entry)), s, lg)
         apgr = mx.apgr(curve, q_small, q_large) if q_large != q_small else float("nan")
-        out.append({"threshold": t, "preroutedShare": float(pre.mean()), "apgr": apgr})
+        share = float((entry < tau).mean())
+        out.append({"threshold": t, "preroutedShare": share, "apgr": apgr})
     return out
 
 
@@ -171,6 +206,8 @@ def shipped_threshold(rc: RowCosts) -> float:
 
 
 DEFAULT_PREROUTE_THRESHOLD = 0.9
+DEFAULT_MIN_MEAN_LOGPROB = -0.4
+"""The router policy's default ``confidence.minMeanLogprob``."""
 
 
 def evaluate(
@@ -180,6 +217,7 @@ def evaluate(
     *,
     preroute_threshold: float | None = None,
     composite_with: str | None = None,
+    min_mean_logprob: float = DEFAULT_MIN_MEAN_LOGPROB,
 ) -> Evaluation:
     """Curves for every scorer, plus cascade and composite when every row has a logprob."""
     if not rows:
@@ -205,11 +243,12 @@ def evaluate(
         )
         threshold = shipped_threshold(rc) if preroute_threshold is None else preroute_threshold
         if base is not None:
+            rule = CompositeRule(threshold, min_mean_logprob)
             out.curves[f"composite:{base}"] = composite(
-                keys_by_name[base], logprob, threshold, s, lg, rc
+                keys_by_name[base], logprob, rule, s, lg, rc
             )
             out.frontier[f"composite:{base}"] = composite_frontier(
-                keys_by_name[base], logprob, s, lg
+                keys_by_name[base], logprob, min_mean_logprob, s, lg
             )
     return out
 
@@ -253,6 +292,7 @@ def report(
             entry["preroute"] = {
                 **curve.preroute,
                 "latencySavedMsPerQuery": curve.preroute["preroutedShare"] * small_latency_ms,
+                "atMinMeanLogprob": curve.shipped,
                 "frontier": ev.frontier.get(name, []),
             }
         scorers[name] = entry

@@ -12,7 +12,8 @@ Feedback records become training rows (``small``/``large`` qualities in [0, 1]):
 A record needs its prompt: the ``prompt`` field (``logPrompts: true``) or a prompt in a
 separate prompts file whose HMAC-SHA256 under the router's ``--hash-key-file`` secret
 matches ``prompt_hmac`` (format v2), or whose sha256 matches ``prompt_sha256`` (v1).
-Decision records give the complexity scores of live traffic, to calibrate a threshold on real load.
+Decision records give the complexity scores of live traffic, to calibrate a threshold on real load,
+and, for cascaded requests, whether the cascade escalated (to find where pre-routing pays).
 """
 
 from __future__ import annotations
@@ -114,12 +115,35 @@ def feedback_rows(path: Path, prompts: Mapping[str, str] | None = None) -> Feedb
     return out
 
 
+ESCALATED_REASONS = ("low_confidence_escalation", "fallback_large_to_small")
+"""A judged cascade answer with these reasons was escalated (the large call failed in
+the second: the small answer was served, degraded)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     request_id: str
     score: float
     model: str | None
     small_mean_logprob: float | None
+    escalated: bool | None = None
+    """Cascaded and judged (``small_mean_logprob`` logged): whether it escalated."""
+    threshold: float | None = None
+    """The complexity threshold in force (``decision.threshold``)."""
+    tokens: tuple[int, int] = (0, 0)
+    """(prompt, completion) tokens as logged."""
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _escalated(rec: Mapping[str, Any], decision: Mapping[str, Any]) -> bool | None:
+    lp = rec.get("small_mean_logprob")
+    judged = isinstance(lp, int | float) and not isinstance(lp, bool)
+    if decision.get("cascade") is not True or not judged:
+        return None
+    return rec.get("reason") in ESCALATED_REASONS
 
 
 def decisions(path: Path) -> tuple[list[Decision], list[RowError]]:
@@ -132,16 +156,20 @@ def decisions(path: Path) -> tuple[list[Decision], list[RowError]]:
             continue
         decision = rec.get("decision") if isinstance(rec, dict) else None
         score = _unit(decision.get("score")) if isinstance(decision, dict) else None
-        if score is None:
+        if score is None or not isinstance(decision, dict):
             errors.append(RowError(str(path), number, "no decision.score in [0, 1]"))
             continue
         lp = rec.get("small_mean_logprob")
+        limit = decision.get("threshold")
         found.append(
             Decision(
                 request_id=str(rec.get("request_id", "")),
                 score=score,
                 model=rec.get("model") if isinstance(rec.get("model"), str) else None,
                 small_mean_logprob=float(lp) if isinstance(lp, int | float) else None,
+                escalated=_escalated(rec, decision),
+                threshold=float(limit) if isinstance(limit, int | float) else None,
+                tokens=(_count(rec.get("prompt_tokens")), _count(rec.get("completion_tokens"))),
             )
         )
     return found, errors

@@ -159,49 +159,45 @@ def cascade_keys(small_logprob: npt.ArrayLike) -> FloatArray:
     return 1.0 - np.exp(np.minimum(np.asarray(small_logprob, dtype=np.float64), 0.0))
 
 
-def preroute_mask(scores: npt.ArrayLike, threshold: float) -> npt.NDArray[np.bool_]:
-    """The composite policy's pre-routing rule: straight to the large model (no small
-    call) when the score, a calibrated P(small model fails), reaches ``threshold``.
-
-    The expected-cost threshold is ``1 - small_cost / large_cost``: a small call that
-    fails with probability ``p`` is then escalated and paid twice, so skipping it pays
-    once ``p`` exceeds that. A pre-router whose probabilities never reach the threshold
-    (a weak signal) pre-routes nothing: the policy is the pure cascade."""
-    s = np.asarray(scores, dtype=np.float64)
-    if threshold >= 1.0:
-        return np.zeros(s.shape, dtype=bool)
-    return np.asarray(s >= threshold, dtype=bool)
-
-
 def expected_cost_threshold(small_cost: float, large_cost: float) -> float:
-    """``1 - small / large`` per-query cost (1.0, never pre-route, without prices)."""
+    """``1 - small / large`` per-query cost (1.0, never pre-route, without prices): a
+    cascaded query escalated with probability ``p`` costs ``small + p large``, a
+    pre-routed one ``large``, so skipping the small call pays once ``p`` exceeds it."""
     if large_cost <= 0.0 or small_cost < 0.0:
         return 1.0
     return float(min(max(1.0 - small_cost / large_cost, 0.0), 1.0))
 
 
-def composite_keys(
-    scores: npt.ArrayLike, small_logprob: npt.ArrayLike, pre: npt.ArrayLike
-) -> FloatArray:
-    """Order of the composite policy: the pre-routed queries (``pre``) go to the large
-    model first, highest score first (no small call), then the rest escalate by lowest
-    logprob, as in the pure cascade."""
-    s = np.asarray(scores, dtype=np.float64)
-    mask = np.asarray(pre, dtype=bool)
+def composite_levels(small_logprob: npt.ArrayLike, entry: npt.ArrayLike) -> FloatArray:
+    """The composite policy as a cascade over effective levels: a query goes to the large
+    model at confidence threshold ``tau`` when its logprob is below ``tau`` (escalated)
+    or its pre-routing ``entry`` is (pre-routed, see :mod:`hybridroute_quality.preroute`).
+    Order it with :func:`cascade_keys`; with every entry infinite it is the cascade."""
     return np.asarray(
-        np.where(mask, 2.0 + np.clip(s, 0.0, 1.0), cascade_keys(small_logprob)), dtype=np.float64
+        np.minimum(
+            np.asarray(small_logprob, dtype=np.float64), np.asarray(entry, dtype=np.float64)
+        ),
+        dtype=np.float64,
     )
 
 
 def composite_total(
-    keys: npt.ArrayLike,
-    pre: npt.ArrayLike,
+    levels: npt.ArrayLike,
+    entry: npt.ArrayLike,
     small_cost: npt.ArrayLike,
     large_cost: npt.ArrayLike,
 ) -> FloatArray:
-    """Total cost of the composite policy: pre-routed queries replace their small call
-    by a large one, cascaded queries add a large call to the small one."""
+    """Total cost of the composite policy at each operating point (the ``k`` lowest
+    ``levels`` go to the large model): every query pays its large call if sent there and
+    its small call unless pre-routed at that point (its ``entry`` within the ``k``-th
+    lowest level)."""
+    lv = np.asarray(levels, dtype=np.float64)
+    en = np.asarray(entry, dtype=np.float64)
     s = np.asarray(small_cost, dtype=np.float64)
     big = np.asarray(large_cost, dtype=np.float64)
-    delta = np.where(np.asarray(pre, dtype=bool), big - s, big)
-    return np.asarray(s.sum() + cumulative_top(keys, delta), dtype=np.float64)
+    total = s.sum() + cumulative_top(cascade_keys(lv), big)
+    by_entry = np.argsort(en, kind="stable")
+    saved_upto = np.concatenate(([0.0], np.cumsum(s[by_entry])))
+    reached = np.searchsorted(en[by_entry], np.sort(lv), side="right")
+    saved = np.concatenate(([0.0], saved_upto[reached]))
+    return np.asarray(total - saved, dtype=np.float64)

@@ -62,14 +62,21 @@ def test_cascade_cost_counts_the_small_call_on_every_query() -> None:
     np.testing.assert_allclose(total, [4, 14, 24, 34, 44])
 
 
-def test_composite_preroutes_then_cascades_by_lowest_logprob() -> None:
+def test_composite_goes_large_at_its_entry_or_its_logprob_and_skips_prerouted_small_calls() -> None:
     logprob = np.array([-0.1, -2.0, -0.5, -0.01])
-    pre = mx.preroute_mask(KEYS, 0.85)
-    assert pre.tolist() == [True, False, False, False]
-    keys = mx.composite_keys(KEYS, logprob, pre)
-    assert list(np.argsort(-keys)) == [0, 1, 2, 3]
-    total = mx.composite_total(keys, pre, np.ones(4), np.full(4, 10.0))
-    np.testing.assert_allclose(total, [4, 13, 23, 33, 43])
+    entry = np.array([-3.0, np.inf, np.inf, -0.05])  # rows 0 and 3 are pre-routed early
+    levels = mx.composite_levels(logprob, entry)
+    np.testing.assert_allclose(levels, [-3.0, -2.0, -0.5, -0.05])
+    assert list(np.argsort(-mx.cascade_keys(levels))) == [0, 1, 2, 3]
+    total = mx.composite_total(levels, entry, np.ones(4), np.full(4, 10.0))
+    # k=1: row 0 pre-routed (no small call); k=2: row 1 escalated (both calls); ...
+    np.testing.assert_allclose(total, [4, 13, 23, 33, 42])
+    # no entry: the pure cascade
+    same = mx.composite_levels(logprob, np.full(4, np.inf))
+    np.testing.assert_allclose(
+        mx.composite_total(same, np.full(4, np.inf), np.ones(4), np.full(4, 10.0)),
+        mx.cascade_total(mx.cascade_keys(logprob), np.ones(4), np.full(4, 10.0)),
+    )
 
 
 def test_call_cost_and_energy_use_per_1k_prices() -> None:
@@ -86,4 +93,3 @@ def test_expected_cost_threshold_is_one_minus_the_cost_ratio() -> None:
     assert mx.expected_cost_threshold(1.0, 10.0) == pytest.approx(0.9)
     # no prices configured: never pre-route (the pure cascade)
     assert mx.expected_cost_threshold(0.0, 0.0) == 1.0
-    assert not mx.preroute_mask(np.array([0.2, 0.99]), 1.0).any()
