@@ -118,21 +118,23 @@ class Runtime:
         await asyncio.sleep(0)  # let the transports' close callbacks run
 
     async def apply(self, new: RouterState) -> None:
-        """Put a new snapshot in force (sinks reopened when their paths changed)."""
+        """Put a new snapshot in force (sinks reopened when their paths changed; the old
+        ones closed last: closing waits a little for a slow reader)."""
         old = self.holder.state
         self.holder.swap(new)
         self.budget.percent = new.policy.retries.budget_percent
+        retired: list[JsonlSink] = []
         if (
             self.options.decision_log in (None, "-")
             and old.policy.logging.decision_log != new.policy.logging.decision_log
         ):
-            previous, self.decision_log = self.decision_log, self._decision_sink(new)
+            retired.append(self.decision_log)
+            self.decision_log = self._decision_sink(new)
             self.decision_log.start()
-            await previous.aclose()
         if old.policy.logging.feedback_log != new.policy.logging.feedback_log:
-            previous, self.feedback_log = self.feedback_log, self._feedback_sink(new)
+            retired.append(self.feedback_log)
+            self.feedback_log = self._feedback_sink(new)
             self.feedback_log.start()
-            await previous.aclose()
         if old.policy.route != new.policy.route:
             self.metrics.threshold.remove(old.policy.route)
             self.metrics.in_flight.remove(old.policy.route)
@@ -143,6 +145,8 @@ class Runtime:
         ):
             await self.shadow.stop()
             self.shadow.start(new.policy.shadow.max_concurrency, new.policy.shadow.queue_size)
+        for sink in retired:
+            await sink.aclose()
 
     @staticmethod
     def now() -> float:

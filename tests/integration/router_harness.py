@@ -439,12 +439,18 @@ class RouterProcess:
 
 @contextlib.contextmanager
 def router_process(
-    policy_path: Any, *extra: str, admin: bool = False, tries: int = 3, log_path: Any = None
+    policy_path: Any,
+    *extra: str,
+    admin: bool = False,
+    tries: int = 3,
+    log_path: Any = None,
+    stdout: Any = None,
 ) -> Iterator[RouterProcess]:
     """The ``hybridroute-router`` console script on free ports; when a port was taken
     between choosing and binding it (the process exits), it is started again.
     ``log_path``: where its stderr goes (else a pipe read only if it exits at start, so
-    a router that logs much would block on it)."""
+    a router that logs much would block on it). ``stdout``: a descriptor for its stdout
+    (where a decision log of ``--decision-log -`` goes); else /dev/null."""
     import os
     import subprocess
     import sys
@@ -472,7 +478,7 @@ def router_process(
                 "warning",
                 *extra,
             ],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if stdout is None else stdout,
             stderr=subprocess.PIPE if log is None else log,
             env={**os.environ},
         )

@@ -182,7 +182,8 @@ class Metrics:
         )
         self.log_dropped = self._counter(
             "hybridroute_log_records_dropped",
-            "Decision or feedback log records lost (file not writable, disk full)",
+            "Decision or feedback log records lost (file not writable, disk full, "
+            "reader too slow: backlog full)",
             ["log"],
         )
 
