@@ -18,6 +18,7 @@ from hybridroute_router.upstream.http1 import Response, UpstreamError
 
 if TYPE_CHECKING:
     from hybridroute_router.http.request import Request, Timings
+    from hybridroute_router.upstream.breaker import CircuitBreaker
     from hybridroute_router.upstream.client import UpstreamClient
 
 _encode = msgspec.json.Encoder().encode
@@ -61,6 +62,10 @@ def candidates(req: Request, primary: Target) -> list[Candidate]:
     return [small, large] if primary == "small" else [large, small]
 
 
+SKIPPED = "skipped"
+"""A candidate's outcome when its circuit was open: it was not called."""
+
+
 async def call_with_fallback(
     req: Request,
     timings: Timings,
@@ -69,59 +74,96 @@ async def call_with_fallback(
 ) -> Call:
     """Send to the first candidate that answers with a non-5xx, non-429 status.
     A 4xx other than 429 is the client's problem and is returned as is."""
-    rt = req.rt
-    policy = req.state.policy
-    route = policy.route
-    m = rt.metrics
-    attempts = policy.retries.attempts
-    last: str = "closed"
+    req.rt.budget.record_request(time.monotonic())
+    last = "closed"
     skipped = 0
-    rt.budget.record_request(time.monotonic())
     for index, cand in enumerate(cands):
-        breaker = cand.client.breaker
-        now = time.monotonic()
-        probe = breaker.state(now) == "half-open"
-        if not breaker.allow(now):
+        outcome, resp = await _behind_breaker(req, timings, cand, encode)
+        if resp is not None:
+            if index > 0:
+                m = req.rt.metrics
+                m.child(m.fallbacks, req.state.policy.route, cands[0].role, cand.role).inc()
+            return Call(resp, cand, index > 0)
+        if outcome == SKIPPED:
             skipped += 1
-            continue
-        try:
-            for attempt in range(attempts):
-                if attempt:
-                    if not rt.budget.try_spend(time.monotonic()):
-                        break
-                    m.child(m.retries, route, cand.role, cand.version).inc()
-                outcome, resp = await _attempt(req, timings, cand, encode(cand))
-                now = time.monotonic()
-                if resp is not None and outcome == "ok":
-                    if breaker.success():  # the probe worked: the circuit is closed again
-                        m.child(m.circuit_open, route, cand.role, cand.version).set(0)
-                    if index > 0:
-                        m.child(m.fallbacks, route, cands[0].role, cand.role).inc()
-                    return Call(resp, cand, index > 0)
-                last = outcome
-                if outcome == "rate_limited":
-                    breaker.success()  # alive but busy: try the other model, not again here
-                    break
-                breaker.failure(now)
-                if outcome == "timeout" or breaker.is_open(now):
-                    break
-        finally:
-            if probe:  # cancelled or failed inside the router: let another probe go
-                breaker.release()
-        m.child(m.circuit_open, route, cand.role, cand.version).set(
+        else:
+            last = outcome
+    raise _failure(last, every_circuit_open=skipped == len(cands))
+
+
+async def _behind_breaker(
+    req: Request, timings: Timings, cand: Candidate, encode: Callable[[Candidate], bytes]
+) -> tuple[str, Response | None]:
+    """One candidate through its circuit breaker: SKIPPED when the circuit is open, else
+    its attempts' last outcome (with the response when it is "ok"); after a failure the
+    circuit gauge tells whether the circuit is open now."""
+    breaker = cand.client.breaker
+    now = time.monotonic()
+    probe = breaker.state(now) == "half-open"
+    if not breaker.allow(now):
+        return SKIPPED, None
+    try:
+        outcome, resp = await _attempts(req, timings, cand, encode)
+    finally:
+        if probe:  # cancelled or failed inside the router: let another probe go
+            breaker.release()
+    if resp is None:
+        m = req.rt.metrics
+        m.child(m.circuit_open, req.state.policy.route, cand.role, cand.version).set(
             1 if breaker.is_open(time.monotonic()) else 0
         )
-    if skipped == len(cands):
-        raise HttpError(
+    return outcome, resp
+
+
+async def _attempts(
+    req: Request, timings: Timings, cand: Candidate, encode: Callable[[Candidate], bytes]
+) -> tuple[str, Response | None]:
+    """Call one candidate up to ``retries.attempts`` times, a retry only within the retry
+    budget; stop at a success or when :func:`_settle` says so."""
+    rt = req.rt
+    m = rt.metrics
+    route = req.state.policy.route
+    breaker = cand.client.breaker
+    outcome = "closed"
+    for attempt in range(req.state.policy.retries.attempts):
+        if attempt:
+            if not rt.budget.try_spend(time.monotonic()):
+                break
+            m.child(m.retries, route, cand.role, cand.version).inc()
+        outcome, resp = await _attempt(req, timings, cand, encode(cand))
+        now = time.monotonic()
+        if resp is not None and outcome == "ok":
+            if breaker.success():  # the probe worked: the circuit is closed again
+                m.child(m.circuit_open, route, cand.role, cand.version).set(0)
+            return outcome, resp
+        if _settle(breaker, outcome, now):
+            break
+    return outcome, None
+
+
+def _settle(breaker: CircuitBreaker, outcome: str, now: float) -> bool:
+    """Record a failed attempt on the breaker; True: no further attempt on this upstream
+    (a 429: alive but busy, try the other model; a timeout; an open circuit)."""
+    if outcome == "rate_limited":
+        breaker.success()
+        return True
+    breaker.failure(now)
+    return outcome == "timeout" or breaker.is_open(now)
+
+
+def _failure(last: str, *, every_circuit_open: bool) -> HttpError:
+    """The error the client sees when no candidate answered."""
+    if every_circuit_open:
+        return HttpError(
             503,
             "every upstream for this request is unavailable (circuit open)",
             code="upstream_unavailable",
         )
     if last == "timeout":
-        raise HttpError(504, "the upstream model did not answer in time", code="upstream_timeout")
+        return HttpError(504, "the upstream model did not answer in time", code="upstream_timeout")
     if last == "rate_limited":
-        raise HttpError(503, "the upstream models are rate limiting", code="upstream_busy")
-    raise HttpError(502, f"the upstream model failed ({last})", code="upstream_error")
+        return HttpError(503, "the upstream models are rate limiting", code="upstream_busy")
+    return HttpError(502, f"the upstream model failed ({last})", code="upstream_error")
 
 
 async def _attempt(
