@@ -149,7 +149,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         min_mean_logprob=_min_mean_logprob(args),
     )
     summary = report(
-        ev, cost_model, skipped_rows=len(data.errors), small_latency_ms=args.small_latency_ms
+        ev,
+        cost_model,
+        skipped_rows=len(data.errors),
+        small_latency_ms=args.small_latency_ms,
+        large_latency_ms=args.large_latency_ms,
     )
     print(f"{ev.n} rows; small quality {ev.small_quality:.3f}, large {ev.large_quality:.3f}")
     if missing:
@@ -204,7 +208,7 @@ def _print_composites(summary: dict[str, Any], latency_ms: float) -> None:
 
 
 def _snippet_scorer(name: str) -> str:
-    return "heuristic" if name == "heuristic" else "learned"
+    return name if name in ("heuristic", "auto") else "learned"
 
 
 def calibrate_preroute(args: argparse.Namespace) -> int:
@@ -252,12 +256,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 raise UsageError("no feedback record matches a logged decision (request_id)")
             arr = np.asarray(labeled, dtype=np.float64)
             result = cal.for_quality(arr[:, 0], arr[:, 1], arr[:, 2], args.target_quality)
-        snippet_scorer = args.scorer or "learned"
+        snippet_scorer = args.scorer or "auto"
     else:
         if not args.data:
             raise UsageError("give labeled DATA files or --decision-log")
         data = _load(args.data, args.strict)
-        scorer_name = args.scorer or "default"
+        scorer_name = args.scorer or "auto"
         try:
             keys = resolve(scorer_name, show_progress=not args.no_progress)(data.rows)
         except ValueError as exc:
@@ -483,8 +487,8 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev.add_argument(
         "--scorer",
         action="append",
-        help="random, oracle, token-length, heuristic, default (= learned), "
-        "similarity:EXAMPLES, or an artifact path (repeatable)",
+        help="random, oracle, token-length, heuristic, default (= learned), auto (the "
+        "router's default), similarity:EXAMPLES, or an artifact path (repeatable)",
     )
     ev.add_argument("--pair", help="only the rows of this model pair (part of 'small>large')")
     ev.add_argument("--json", help="write the JSON summary here")
@@ -501,6 +505,12 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=float,
         default=0.0,
         help="the small model's response time, to report the latency pre-routing saves",
+    )
+    ev.add_argument(
+        "--large-latency-ms",
+        type=float,
+        help="the large model's response time: a pre-routed query the cascade would have "
+        "kept then counts its wait for the large model (default: counted as no change)",
     )
     ev.add_argument("--composite-scorer", help="scorer that pre-routes in the composite policy")
     ev.add_argument(
@@ -520,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("calibrate", help="threshold for a target large share or quality")
     _common(ca, data_required=False)
-    ca.add_argument("--scorer", help="scorer name or artifact (default: default)")
+    ca.add_argument("--scorer", help="scorer name or artifact (default: auto, the policy's)")
     ca.add_argument("--target-large-share", type=float)
     ca.add_argument("--target-quality", type=float, help="fraction of all-large quality")
     ca.add_argument("--decision-log", help="router decision log (JSONL) instead of DATA")

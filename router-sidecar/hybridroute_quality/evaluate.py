@@ -172,6 +172,7 @@ def composite(
             "preroutedShare": float(pre.mean()),
             "smallCallsSaved": int(pre.sum()),
             "preroutedEscalatedShare": float((logprob[pre] < tau).mean()) if pre.any() else 0.0,
+            "preroutedKeptShareOfAll": float((pre & (logprob >= tau)).mean()),
         },
         shipped={"cascade": _at(logprob, tau, s, lg), "composite": _at(levels, tau, s, lg)},
     )
@@ -270,12 +271,23 @@ def _point(ev: Evaluation, curve: PolicyCurve, share: float) -> dict[str, Any]:
     return point
 
 
+def latency_saved(pre: dict[str, float], small_ms: float, large_ms: float | None) -> float:
+    """Mean time to answer saved per query: a pre-routed query the cascade would have
+    escalated skips the small call; one it would have kept waits for the large model
+    instead of the small one (``large_ms - small_ms``; no change without ``large_ms``)."""
+    kept = pre["preroutedKeptShareOfAll"]
+    escalated = pre["preroutedShare"] - kept
+    slower = 0.0 if large_ms is None else large_ms - small_ms
+    return escalated * small_ms - kept * slower
+
+
 def report(
     ev: Evaluation,
     cost_model: CostModel,
     *,
     skipped_rows: int = 0,
     small_latency_ms: float = 0.0,
+    large_latency_ms: float | None = None,
 ) -> dict[str, Any]:
     """The JSON summary: ``{"n": rows, "scorers": {NAME: {"apgr", "cpt50", ...}}}``."""
     scorers: dict[str, Any] = {}
@@ -291,7 +303,9 @@ def report(
         if curve.preroute is not None:
             entry["preroute"] = {
                 **curve.preroute,
-                "latencySavedMsPerQuery": curve.preroute["preroutedShare"] * small_latency_ms,
+                "latencySavedMsPerQuery": latency_saved(
+                    curve.preroute, small_latency_ms, large_latency_ms
+                ),
                 "atMinMeanLogprob": curve.shipped,
                 "frontier": ev.frontier.get(name, []),
             }

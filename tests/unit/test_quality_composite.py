@@ -14,6 +14,7 @@ import pytest
 import yaml
 from hybridroute_quality import preroute as pr
 from hybridroute_quality.cli import main
+from hybridroute_quality.evaluate import latency_saved
 
 pytestmark = pytest.mark.unit
 
@@ -82,6 +83,8 @@ def test_an_informative_pre_router_saves_small_calls_without_losing_to_the_casca
     assert pre["preroutedShare"] == pytest.approx(1 / 3, abs=0.05)
     assert pre["smallCallsSaved"] == round(pre["preroutedShare"] * 600)
     assert pre["preroutedEscalatedShare"] >= 0.9
+    # every pre-routed query would have been escalated: each skips a 400 ms small call
+    assert pre["preroutedKeptShareOfAll"] == 0.0
     assert pre["latencySavedMsPerQuery"] == pytest.approx(400 * pre["preroutedShare"])
     assert composite["apgr"] >= cascade["apgr"] - 0.01
     # at the shipped confidence threshold: the same answers (quality), fewer small calls
@@ -108,6 +111,13 @@ def test_an_uninformative_pre_router_is_exactly_the_pure_cascade(tmp_path: Path)
     # same quality, cost and confidence threshold at every large share below all-large
     # (where the cascade escalates nearly everything, skipping small calls pays)
     assert composite["operatingPoints"][:-1] == cascade["operatingPoints"][:-1]
+
+
+def test_latency_saved_counts_the_kept_queries_wait_for_the_large_model() -> None:
+    pre = {"preroutedShare": 0.3, "preroutedKeptShareOfAll": 0.05}
+    # 25% skip a 400 ms small call; 5% would have been answered by the small model
+    assert latency_saved(pre, 400.0, None) == pytest.approx(100.0)
+    assert latency_saved(pre, 400.0, 1400.0) == pytest.approx(100.0 - 0.05 * 1000.0)
 
 
 def test_prices_set_the_cost_threshold(tmp_path: Path) -> None:
