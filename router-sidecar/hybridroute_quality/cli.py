@@ -29,7 +29,7 @@ from hybridroute_quality import calibrate as cal
 from hybridroute_quality import datasets, logs
 from hybridroute_quality import metrics as mx
 from hybridroute_quality.datasets import DataError, Dataset, RowError
-from hybridroute_quality.evaluate import CostModel, evaluate, report
+from hybridroute_quality.evaluate import CostModel, composite_lines, evaluate, report
 from hybridroute_quality.linear import DEFAULT_EPOCHS, DEFAULT_L2, FitOptions
 from hybridroute_quality.mlp import DEFAULT_HIDDEN
 from hybridroute_quality.scoring import DEFAULT_SCORERS, resolve
@@ -167,7 +167,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{name:28} {entry['kind']:11} {_fmt(entry['apgr']):>6} "
             f"{_fmt(entry['cpt50'], True):>9} {_fmt(entry['cpt80'], True):>9}"
         )
-    _print_composites(summary, args.small_latency_ms)
+    for line in composite_lines(summary, args.small_latency_ms):
+        print(line)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if args.plot:
@@ -175,36 +176,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         save_plot(ev, Path(args.plot))
     return 0
-
-
-def _print_composites(summary: dict[str, Any], latency_ms: float) -> None:
-    cascade = summary["scorers"].get("cascade")
-    for name, entry in summary["scorers"].items():
-        pre = entry.get("preroute")
-        if pre is None or cascade is None:
-            continue
-        latency = f"{pre['latencySavedMsPerQuery']:.1f} ms/query" if latency_ms else "-"
-        at = pre["atMinMeanLogprob"]
-        print(
-            f"\n{name}: pre-route where P(escalate at minMeanLogprob {pre['minMeanLogprob']}"
-            f" | score) >= {pre['threshold']:.3f} (lower bound, other folds): "
-            f"{pre['preroutedShare']:.1%} pre-routed ({pre['preroutedEscalatedShare']:.0%} of "
-            f"them escalated by the cascade), {pre['smallCallsSaved']} small calls saved, "
-            f"latency saved {latency}; APGR {_fmt(entry['apgr'])} "
-            f"vs pure cascade {_fmt(cascade['apgr'])}"
-        )
-        print(
-            f"  at minMeanLogprob: cascade {at['cascade']['largeShare']:.1%} large, quality "
-            f"{at['cascade']['quality']:.3f}; composite {at['composite']['largeShare']:.1%} "
-            f"large, quality {at['composite']['quality']:.3f}"
-        )
-        print(
-            "  frontier: "
-            + ", ".join(
-                f"{p['threshold']:.2f}: {p['preroutedShare']:.0%} pre-routed, APGR {p['apgr']:.3f}"
-                for p in pre["frontier"]
-            )
-        )
 
 
 def _snippet_scorer(name: str) -> str:

@@ -318,3 +318,41 @@ def report(
         "costModel": cost_model.describe(),
         "scorers": scorers,
     }
+
+
+def _apgr_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def composite_lines(summary: dict[str, Any], latency_ms: float) -> list[str]:
+    """The composites of a :func:`report`, in words: the shipped setting beside the pure
+    cascade, and the frontier."""
+    lines: list[str] = []
+    cascade = summary["scorers"].get("cascade")
+    for name, entry in summary["scorers"].items():
+        pre = entry.get("preroute")
+        if pre is None or cascade is None:
+            continue
+        latency = f"{pre['latencySavedMsPerQuery']:.1f} ms/query" if latency_ms else "-"
+        at = pre["atMinMeanLogprob"]
+        lines.append(
+            f"\n{name}: pre-route where P(escalate at minMeanLogprob {pre['minMeanLogprob']}"
+            f" | score) >= {pre['threshold']:.3f} (lower bound, other folds): "
+            f"{pre['preroutedShare']:.1%} pre-routed ({pre['preroutedEscalatedShare']:.0%} of "
+            f"them escalated by the cascade), {pre['smallCallsSaved']} small calls saved, "
+            f"latency saved {latency}; APGR {_apgr_text(entry['apgr'])} "
+            f"vs pure cascade {_apgr_text(cascade['apgr'])}"
+        )
+        lines.append(
+            f"  at minMeanLogprob: cascade {at['cascade']['largeShare']:.1%} large, quality "
+            f"{at['cascade']['quality']:.3f}; composite {at['composite']['largeShare']:.1%} "
+            f"large, quality {at['composite']['quality']:.3f}"
+        )
+        lines.append(
+            "  frontier: "
+            + ", ".join(
+                f"{p['threshold']:.2f}: {p['preroutedShare']:.0%} pre-routed, APGR {p['apgr']:.3f}"
+                for p in pre["frontier"]
+            )
+        )
+    return lines
