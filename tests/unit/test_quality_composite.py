@@ -247,3 +247,10 @@ def test_a_log_without_cascaded_requests_is_a_clear_error(
     assert "no cascaded request with a logged small_mean_logprob" in out
     only_large = _jsonl(tmp_path / "large.jsonl", [_decision(0.9, None)])
     assert _calibrate(only_large, capsys)[0] == 2
+
+
+def test_preroute_without_a_decision_log_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["calibrate", "--preroute"]) == 2
+    assert "--preroute needs --decision-log" in capsys.readouterr().err
