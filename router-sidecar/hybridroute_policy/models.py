@@ -130,6 +130,7 @@ class SmallModel(PolicyModel):
 
 
 class ScorerName(StrEnum):
+    AUTO = "auto"
     HEURISTIC = "heuristic"
     LEARNED = "learned"
     SIMILARITY = "similarity"
@@ -139,7 +140,11 @@ class ComplexityPolicy(PolicyModel):
     """Queries scoring at or above the threshold go to the large model."""
 
     threshold: Fraction = 0.5
-    scorer: ScorerName = ScorerName.HEURISTIC
+    scorer: ScorerName = Field(
+        ScorerName.AUTO,
+        description="auto: the learned scorer on exam-style questions, the heuristic on "
+        "the rest, on one scale (P(small fails)); heuristic, learned or similarity alone",
+    )
     scorer_artifact: str | None = Field(
         None, description="path of a trained scorer artifact; the shipped default when unset"
     )

@@ -10,8 +10,10 @@ Three ways to hold data out (``hybridroute cv --split``):
 
 A test set is scored per model pair (pairs share prompts, so their curves are not pooled)
 and the metrics averaged. Every fold reports the learned recipe (trained on the fold's
-training rows only), its blend variants, the baselines and the router's scorers, plus a
-``group-oracle`` reference that knows each test subject's true mean gain.
+training rows only), its blend variants, ``auto`` (the router's default: the recipe where
+its gate finds an exam-style prompt, the heuristic mapped onto it elsewhere), the
+baselines and the router's scorers, plus a ``group-oracle`` reference that knows each
+test subject's true mean gain.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from hybridroute_router.scorers.learned import LearnedScorer
+from hybridroute_router.scorers.auto import AutoScorer
+from hybridroute_router.scorers.learned import LearnedScorer, ScorerArtifact
 
 from hybridroute_quality import metrics as mx
 from hybridroute_quality.datasets import Row
@@ -161,6 +164,19 @@ def _by_prompt(fn: KeyFn, rows: Sequence[Row]) -> F64:
     return np.asarray([keys[index[r.prompt]] for r in rows], dtype=np.float64)
 
 
+def auto_keys(art: ScorerArtifact, prompts: Sequence[str], learned: F64) -> F64:
+    """The router's ``auto`` scorer over the fold's model: its learned scores where the
+    gate finds the prompt in the model's domain, the heuristic mapped onto them elsewhere."""
+    auto = AutoScorer(LearnedScorer(art))
+    return np.asarray(
+        [
+            learned[i] if auto.branch(p) == "learned" else auto.score(p)
+            for i, p in enumerate(prompts)
+        ],
+        dtype=np.float64,
+    )
+
+
 def run_fold(
     fold: Fold,
     options: TrainOptions,
@@ -173,6 +189,7 @@ def run_fold(
     art = fit_artifact(train, featurize([r.prompt for r in train], options), options)
     m = featurize([r.prompt for r in test], options)
     keys: dict[str, F64] = {"learned": unit_scores(art, m)}
+    keys["auto"] = auto_keys(art, [r.prompt for r in test], keys["learned"])
     for name, (wl, wh) in variants.items():
         variant = dataclasses.replace(art, length_weight=wl, heuristic_weight=wh)
         keys[name] = blended_ranks(variant, m)

@@ -8,6 +8,8 @@ Each resolves to a function ``rows -> keys`` (higher = send to the large model f
 - ``default``: the shipped default learned scorer, as the router loads it;
 - ``heuristic``: the router's structural heuristic scorer;
 - ``learned``: the same as ``default`` (the router's name for it);
+- ``auto``: the router's default scorer: ``default`` on exam-style questions, the
+  heuristic mapped onto its scale on the rest (``hybridroute_router.scorers.auto``);
 - ``similarity:EXAMPLES``: the router's similarity scorer over the examples of a file
   (``{"text", "label": "simple"|"hard"}`` lines, or labeled rows: ``hard`` where the
   large model did better), blended half and half with the default, as the router does;
@@ -31,8 +33,8 @@ from hybridroute_quality.progress import progress
 
 KeyFn = Callable[[Sequence[Row]], npt.NDArray[np.float64]]
 BASELINES = ("random", "oracle", "token-length")
-DEFAULT_SCORERS = ("random", "oracle", "token-length", "heuristic", "default")
-ROUTER_SCORERS = ("heuristic", "learned", "similarity:EXAMPLES")
+DEFAULT_SCORERS = ("random", "oracle", "token-length", "heuristic", "default", "auto")
+ROUTER_SCORERS = ("auto", "heuristic", "learned", "similarity:EXAMPLES")
 MAX_EXAMPLES = 2000
 """As many examples as a policy may hold (``policy.similarity.examples``)."""
 
@@ -79,6 +81,11 @@ def resolve(name: str, *, show_progress: bool = True) -> KeyFn:
         from hybridroute_router.scorers.learned import load_default
 
         return scorer_keys(load_default(), show_progress=show_progress)
+    if name == "auto":
+        from hybridroute_router.scorers.auto import AutoScorer
+        from hybridroute_router.scorers.learned import load_default
+
+        return scorer_keys(AutoScorer(load_default()), show_progress=show_progress)
     if name == "heuristic":
         from hybridroute_router.scorers.heuristic import HeuristicScorer
 

@@ -240,7 +240,10 @@ def _calibrate(
     small = np.asarray([r.small for r in rows], dtype=np.float64)
     keep = competent_pairs(rows, options.calibrate_min_accuracy)
     fit = platt(_logit(unit[keep]), 1.0 - small[keep])
-    return dataclasses.replace(art, probability=fit)
+    # the same fit for the heuristic's rank: the auto scorer's fallback branch
+    heuristic_unit = _rank(art.heuristic_knots, m.heuristic)
+    heuristic_fit = platt(_logit(heuristic_unit[keep]), 1.0 - small[keep])
+    return dataclasses.replace(art, probability=fit, heuristic_probability=heuristic_fit)
 
 
 def _logit(unit: F64) -> F64:

@@ -123,8 +123,8 @@ def test_missing_artifact_configmap_is_a_condition_until_it_is_created(
     ("policy", "message"),
     [
         (
-            {"complexity": {"scorerArtifactConfigMap": "cm"}},
-            "complexity.scorerArtifactConfigMap needs scorer learned or similarity",
+            {"complexity": {"scorer": "heuristic", "scorerArtifactConfigMap": "cm"}},
+            "complexity.scorerArtifactConfigMap needs scorer auto, learned or similarity",
         ),
         (
             {"similarity": {"examplesConfigMap": "cm", "examplesFile": "/x.jsonl"}},

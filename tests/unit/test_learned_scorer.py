@@ -228,6 +228,7 @@ def test_version_1_artifacts_still_load_and_score_as_ranks(tmp_path: Path) -> No
         ("probability", {"target": "large_ok", "a": 1.0, "b": 0.0}, "'probability' must be"),
         ("probability", {"target": "small_fails", "a": "x", "b": 0.0}, "'probability' must be"),
         ("rawScore", "entropy", "unknown rawScore 'entropy'"),
+        ("heuristicProbability", {"a": 1.0, "b": 0.0}, "'heuristicProbability' must be"),
         ("heuristicWeight", 0.8, "weights must be >= 0, sum <= 1"),
     ],
 )

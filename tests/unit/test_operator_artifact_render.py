@@ -165,8 +165,8 @@ def test_status_reports_the_artifact_hashes_in_force() -> None:
     ("policy", "message"),
     [
         (
-            {"complexity": {"scorerArtifactConfigMap": "cm"}},
-            "scorerArtifactConfigMap needs scorer learned or similarity",
+            {"complexity": {"scorer": "heuristic", "scorerArtifactConfigMap": "cm"}},
+            "scorerArtifactConfigMap needs scorer auto, learned or similarity",
         ),
         (
             {

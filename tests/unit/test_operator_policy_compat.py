@@ -95,10 +95,15 @@ def test_an_older_router_accepts_the_policy_of_a_route_without_newer_fields(
 ) -> None:
     old = old_models().Policy.model_validate(yaml.safe_load(rendered(spec)))
     new = parse_policy(rendered(spec))
-    assert old.model_dump(mode="json", by_alias=True) == new.model_dump(
+    # the one changed default (issue 11): a route left at it scores with auto in a new
+    # router and with that router's own default, the heuristic, in an older one
+    assert str(old.complexity.scorer) == "heuristic"
+    assert old.model_dump(
+        mode="json", by_alias=True, exclude={"complexity": {"scorer"}}
+    ) == new.model_dump(
         mode="json",
         by_alias=True,
-        exclude={"complexity": {"scorer_artifact_sha256", "tier_thresholds"}}
+        exclude={"complexity": {"scorer", "scorer_artifact_sha256", "tier_thresholds"}}
         | {
             "similarity": {"examples_file", "examples_sha256"},
             "limits": {"max_large_in_flight"},
@@ -128,3 +133,20 @@ def test_a_route_using_a_newer_field_still_needs_the_newer_router() -> None:
     assert parse_policy(rendered(spec)).limits.max_large_in_flight == 8
     with pytest.raises(ValidationError, match="maxLargeInFlight"):
         old_models().Policy.model_validate(yaml.safe_load(rendered(spec)))
+
+
+def test_a_route_keeping_the_heuristic_renders_it_and_every_router_uses_it() -> None:
+    """Routes stored before the default became ``auto`` hold ``scorer: heuristic`` (the
+    API server wrote the CRD's old default into them): the policy names it, so an older
+    and a newer router both keep scoring with the heuristic."""
+    spec = {**PLAIN, "policy": {"complexity": {"scorer": "heuristic"}}}
+    doc = yaml.safe_load(rendered(spec))
+    assert doc["complexity"] == {"scorer": "heuristic"}
+    assert parse_policy(rendered(spec)).complexity.scorer == "heuristic"
+    assert str(old_models().Policy.model_validate(doc).complexity.scorer) == "heuristic"
+
+
+def test_a_route_left_at_the_default_scorer_renders_no_scorer() -> None:
+    doc = yaml.safe_load(rendered(PLAIN))
+    assert "scorer" not in doc.get("complexity", {})
+    assert parse_policy(rendered(PLAIN)).complexity.scorer == "auto"

@@ -92,7 +92,14 @@ def test_eval_on_real_rows_writes_json_summary_and_plot(mmlu_sample: Path, tmp_p
     assert done.returncode == 0, done.stderr
     summary = json.loads(out.read_text())
     assert summary["n"] == 160
-    assert set(summary["scorers"]) == {"random", "oracle", "token-length", "heuristic", "default"}
+    assert set(summary["scorers"]) == {
+        "random",
+        "oracle",
+        "token-length",
+        "heuristic",
+        "default",
+        "auto",
+    }
     for entry in summary["scorers"].values():
         assert {"apgr", "cpt50", "cpt80", "operatingPoints"} <= set(entry)
     assert summary["scorers"]["random"]["apgr"] == pytest.approx(0.5)
@@ -169,7 +176,7 @@ def test_calibrate_prints_a_snippet_for_a_target_share(
     )
     out = capsys.readouterr().out
     assert "large share 25.0%" in out
-    assert "    scorer: learned\n    threshold: " in out
+    assert "    scorer: auto\n    threshold: " in out  # the policy's default scorer
 
 
 def test_calibrate_for_quality_from_decision_and_feedback_logs(
@@ -270,6 +277,7 @@ def test_cv_holds_out_groups_and_reports_each_scorer(mmlu_sample: Path, tmp_path
         "learned:model-only",
         "learned:+length",
         "learned:+heuristic",
+        "auto",
         "group-oracle",
         "random",
         "token-length",
@@ -279,6 +287,8 @@ def test_cv_holds_out_groups_and_reports_each_scorer(mmlu_sample: Path, tmp_path
     } == set(summary["scorers"])
     assert summary["scorers"]["random"]["apgr"] == pytest.approx(0.5)
     assert all(math.isfinite(f["apgr"]) for f in summary["scorers"]["learned"]["perFold"])
+    # every MMLU question takes auto's learned branch: the same numbers as the recipe
+    assert summary["scorers"]["auto"]["perFold"] == summary["scorers"]["learned"]["perFold"]
 
 
 def test_cv_needs_as_many_groups_as_folds(

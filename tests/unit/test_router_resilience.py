@@ -82,7 +82,7 @@ def _policy(scorer: str) -> Policy:
     )
 
 
-def test_registry_uses_heuristic_by_default() -> None:
+def test_registry_loads_the_heuristic_when_the_policy_names_it() -> None:
     loaded = load_scorer(_policy("heuristic"))
     assert loaded.scorer.name == "heuristic"
     assert loaded.fallback_reason is None

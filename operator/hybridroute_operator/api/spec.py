@@ -226,7 +226,9 @@ ONE_ARTIFACT_SOURCE = (
     "complexity: give scorerArtifact (a path in the router image) or "
     "scorerArtifactConfigMap, not both"
 )
-ARTIFACT_NEEDS_SCORER = "complexity.scorerArtifactConfigMap needs scorer learned or similarity"
+ARTIFACT_NEEDS_SCORER = (
+    "complexity.scorerArtifactConfigMap needs scorer auto, learned or similarity"
+)
 ONE_EXAMPLES_SOURCE = "similarity: give examplesFile or examplesConfigMap, not both"
 
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
@@ -71,11 +72,11 @@ async def compute_scores(state: RouterState, features: Features) -> dict[str, fl
     scorer = loaded.scorer
     if scorer.name == "heuristic":
         return scores
+    # a scorer that looks at the whole request (auto: conversation depth) says so
+    by_request = getattr(scorer, "score_request", None)
+    call = partial(by_request, features) if by_request else partial(scorer.score, features.prompt)
     try:
-        if loaded.offload:
-            value = await asyncio.to_thread(scorer.score, features.prompt)
-        else:
-            value = scorer.score(features.prompt)
+        value = await asyncio.to_thread(call) if loaded.offload else call()
         scores[scorer.name] = min(max(float(value), 0.0), 1.0)
     except Exception:
         log.exception("scorer %s failed; using the heuristic score", scorer.name)

@@ -14,7 +14,10 @@ Version 2 artifacts then map ``u`` to a calibrated probability, fitted on the tr
 rows: ``P(small model fails) = sigmoid(a * logit(u) + b)`` (``probability`` in the
 metadata; ``u`` clipped to [0.001, 0.999]), so
 a threshold of 0.5 means "send the query to the large model when the small one more
-likely fails than not". Version 1 artifacts return ``u`` itself.
+likely fails than not". Version 1 artifacts return ``u`` itself. An optional
+``heuristicProbability`` (same form, fitted on the rank of the structural heuristic's
+score) maps the heuristic onto the same scale for the ``auto`` scorer
+(:func:`heuristic_probability`); artifacts without it borrow ``probability``.
 
 Featurizers: ``features`` (17 cheap text features), ``hashed`` (plus hashed word
 n-grams, a linear term) and ``embedding`` (plus MiniLM sentence embeddings; needs
@@ -25,6 +28,7 @@ file and no onnxruntime (see docs/routing-quality.md).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -83,6 +87,9 @@ class ScorerArtifact:
     probability: tuple[float, float] | None = None
     """``(a, b)``: the final score is ``sigmoid(a * logit(u) + b)``, the calibrated probability
     that the small model fails; None (version 1): the final score is ``u``."""
+    heuristic_probability: tuple[float, float] | None = None
+    """``(a, b)`` fitted the same way on the rank of the structural heuristic's score
+    (the ``auto`` scorer's fallback branch); None: the model's ``probability`` is used."""
     hash_dim: int = 0
     max_n: int = 2
     embedding_model: str | None = None
@@ -156,6 +163,34 @@ def unit_logit(unit: float) -> float:
     """``logit(u)`` with ``u`` clipped to [0.001, 0.999] (the calibration's input)."""
     u = min(max(unit, 0.001), 0.999)
     return math.log(u / (1.0 - u))
+
+
+def heuristic_curve(art: ScorerArtifact) -> tuple[F32, F32]:
+    """The knots of :func:`heuristic_probability`: the training prompts' heuristic score
+    quantiles ``k_i`` paired with the probability calibrated for rank ``i / n`` (the
+    artifact's ``heuristic_probability``, else its ``probability``), extended to (0, 0)
+    and (1, 1): strictly increasing where the quantiles are."""
+    knots = art.heuristic_knots.astype(np.float64)
+    fit = art.heuristic_probability or art.probability
+    own = dataclasses.replace(art, probability=fit)
+    probs = np.asarray([calibrated(own, float(u)) for u in np.linspace(0.0, 1.0, knots.size)])
+    xs, ps = [knots], [probs]
+    if knots[0] > 0.0:
+        xs.insert(0, np.zeros(1))
+        ps.insert(0, np.zeros(1))
+    if knots[-1] < 1.0:
+        xs.append(np.ones(1))
+        ps.append(np.ones(1))
+    return np.concatenate(xs), np.concatenate(ps)
+
+
+def heuristic_probability(art: ScorerArtifact, heuristic: float) -> float:
+    """A structural heuristic score on the artifact's scale (the ``auto`` scorer's
+    fallback): a heuristic score at the training prompts' q-th quantile gets the
+    probability calibrated for that rank, linear in between, down to 0 at a score of 0
+    and up to 1 at 1. Strictly increasing: it keeps the heuristic's order."""
+    xs, ps = heuristic_curve(art)
+    return float(np.interp(heuristic, xs, ps))
 
 
 def to_unit(art: ScorerArtifact, raw: float, prompt: str) -> float:
@@ -233,6 +268,17 @@ def save_artifact(art: ScorerArtifact, path: str | Path) -> tuple[Path, Path]:
             if art.probability is None
             else {"target": "small_fails", "a": art.probability[0], "b": art.probability[1]}
         ),
+        **(
+            {}
+            if art.heuristic_probability is None
+            else {
+                "heuristicProbability": {
+                    "target": "small_fails",
+                    "a": art.heuristic_probability[0],
+                    "b": art.heuristic_probability[1],
+                }
+            }
+        ),
         "embeddingModel": art.embedding_model,
         "weightsSha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
         **dict(art.metadata),
@@ -273,6 +319,9 @@ def _parse(meta: Mapping[str, Any], arrays: Mapping[str, F32], source: str) -> S
         raw_kind=_raw_kind(meta.get("rawScore", "gain"), source),
         heuristic_knots=arrays.get("heuristic_knots", np.asarray([0.0, 1.0])),
         probability=_probability(meta.get("probability"), source),
+        heuristic_probability=_probability(
+            meta.get("heuristicProbability"), source, key="heuristicProbability"
+        ),
         hash_dim=int(meta.get("hashDim", 0)),
         max_n=int(meta.get("maxN", 2)),
         embedding_model=meta.get("embeddingModel"),
@@ -305,13 +354,13 @@ def _raw_kind(raw: object, source: str) -> RawKind:
     raise ArtifactError(f"{source}: unknown rawScore {raw!r} (gain or difficulty)")
 
 
-def _probability(raw: object, source: str) -> tuple[float, float] | None:
+def _probability(raw: object, source: str, key: str = "probability") -> tuple[float, float] | None:
     if raw is None:
         return None
     ok = isinstance(raw, dict) and raw.get("target") == "small_fails"
     values = [raw.get(k) for k in ("a", "b")] if isinstance(raw, dict) else []
     if not ok or not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
-        raise ArtifactError(f"{source}: 'probability' must be {{target: small_fails, a, b}}")
+        raise ArtifactError(f"{source}: '{key}' must be {{target: small_fails, a, b}}")
     return float(values[0]), float(values[1])  # type: ignore[arg-type]
 
 

@@ -1,8 +1,9 @@
 """Pick the scorer named in ``policy.complexity.scorer`` and load its artifacts.
 
-The learned and similarity scorers live in optional modules written separately
-(``scorers.learned``, ``scorers.similarity``) that need numpy/onnxruntime. They are
-imported lazily, here only; each exposes ``from_policy(policy) -> Scorer``.
+The auto (the policy default), learned and similarity scorers live in optional modules
+(``scorers.auto``, ``scorers.learned``, ``scorers.similarity``) that need
+numpy/onnxruntime. They are imported lazily, here only; each exposes
+``from_policy(policy) -> Scorer``.
 
 Artifacts are files: the learned scorer's ``NAME.json`` + ``NAME.npz``
 (``complexity.scorerArtifact``, else the shipped default) and the similarity examples
@@ -40,6 +41,7 @@ MAX_FILE_EXAMPLES = 20_000
 _PROBE = "Explain, step by step, how a hash map handles collisions, with a short example."
 
 _MODULES = {
+    "auto": "hybridroute_router.scorers.auto",
     "learned": "hybridroute_router.scorers.learned",
     "similarity": "hybridroute_router.scorers.similarity",
 }
