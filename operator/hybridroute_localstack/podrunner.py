@@ -7,7 +7,9 @@ API server (a poll every ``interval`` seconds), starts one local process per pod
 stops it when the pod goes away (a pod deleted, a Deployment scaled down), restarts
 it when it exits, and keeps its ConfigMap files current. As the kubelet's readiness
 probe, it reports a pod Ready only once its process answers (``readiness.py``: a kwok
-Stage keeps the runner's pods unready until then). It also plays kube-proxy
+Stage keeps the runner's pods unready until then, ``runnerstage.py``; each pod is
+probed on a thread of its own, ``prober.py``, and the poll only reads the outcome).
+It also plays kube-proxy
 (``svcproxy.py``): each Service with a selector gets a loopback address whose ports
 forward to the processes behind the Service's ready EndpointSlice endpoints.
 The address each pod runs on is published on the pod as the annotation
@@ -50,16 +52,10 @@ from hybridroute_localstack.podplan import (
     plan_pod,
     service_names,
 )
+from hybridroute_localstack.prober import Prober
 from hybridroute_localstack.process import Component, start
-from hybridroute_localstack.readiness import (
-    READY_ANNOTATION,
-    STAGE_PATH,
-    Probe,
-    ProbeState,
-    check,
-    probe_of,
-    runner_stage,
-)
+from hybridroute_localstack.readiness import READY_ANNOTATION, ProbeState, probe_of
+from hybridroute_localstack.runnerstage import RunnerStage
 from hybridroute_localstack.svcproxy import ServiceProxies
 
 JsonObject = dict[str, Any]
@@ -83,13 +79,18 @@ class RunningPod:
     restarts: int = 0
     files: dict[str, str] = field(default_factory=dict)
     """Volume file path -> sha256 of what was written last."""
-    probe: Probe | None = None
-    """The readiness probe; None when its spec names no port of the container."""
-    readiness: ProbeState = field(default_factory=ProbeState)
+    prober: Prober | None = None
+    """Runs the readiness probe on its own thread; None when the probe's spec names no
+    port of the container (the pod stays unready)."""
 
     @property
     def key(self) -> str:
         return self.plan.key
+
+    @property
+    def readiness(self) -> ProbeState:
+        """The latest outcome of the readiness probe (not ready without a prober)."""
+        return self.prober.state if self.prober is not None else ProbeState()
 
     def url(self, port_name: str = "http") -> str:
         return f"http://{self.address}:{self.plan.ports.get(port_name, 0)}"
@@ -143,6 +144,7 @@ class PodRunner:
         self._exposed: dict[str, tuple[str, str, str]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._stage = RunnerStage(api, namespaces, say)
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
         workdir.mkdir(parents=True, exist_ok=True)
@@ -150,8 +152,9 @@ class PodRunner:
     # -- public -----------------------------------------------------------------------
 
     def start(self) -> PodRunner:
-        """Register the runner's kwok Stage (its pods start unready), then poll."""
-        self._register_stage()
+        """Register the runner's kwok Stage (its pods start unready; the Stages of
+        runners that are gone are adopted or removed first), then poll."""
+        self._stage.register()
         self._thread = threading.Thread(target=self._loop, name="pod-runner", daemon=True)
         self._thread.start()
         return self
@@ -184,12 +187,11 @@ class PodRunner:
             pods = list(self._pods.values())
             self._pods.clear()
         for pod in pods:
+            if pod.prober is not None:
+                pod.prober.stop()
             pod.component.stop(grace=5)
         self.proxies.stop()
-        with contextlib.suppress(KubeApiError):
-            self.api.request(
-                "DELETE", f"{STAGE_PATH}/{runner_stage(self.namespaces)['metadata']['name']}"
-            )
+        self._stage.remove()
         for path in self._mount_points:
             _remove_mount_point(path)
 
@@ -231,12 +233,14 @@ class PodRunner:
                 else:  # not run here: Ready as kwok alone would report it
                     self._publish(pod, ready=True)
             elif not running_pod.component.running():
-                running_pod.readiness = ProbeState()  # as the kubelet: not running, not ready
+                if running_pod.prober is not None:  # as the kubelet: not running, not ready
+                    running_pod.prober.reset(time.monotonic())
                 self._publish(pod, ready=False)
                 self._restart(running_pod)
             else:
                 self._refresh_files(running_pod, pod, cluster)
-                self._probe(running_pod, pod)
+                if running_pod.prober is not None:  # the prober's latest outcome
+                    self._publish(pod, ready=running_pod.prober.ready)
 
     def _cluster(self, pods: Any) -> Cluster:
         namespaces = sorted({p["metadata"]["namespace"] for p in pods})
@@ -285,36 +289,24 @@ class PodRunner:
         directory.mkdir(mode=0o700, parents=True)
         running = self._launch(plan, address, directory)
         try:
-            running.probe = probe_of(pod["spec"]["containers"][0], plan.ports)
+            probe = probe_of(pod["spec"]["containers"][0], plan.ports)
+            running.prober = Prober(probe, address, quick=self.interval, name=key)
+            running.prober.start(running.started)
         except ValueError as exc:
             self.say(f"pod {key}: readiness probe not run, the pod stays unready ({exc})")
         with self._lock:
             self._pods[key] = running
+        annotations = {ADDRESS_ANNOTATION: address}
+        if _pod_ready(pod) or (pod["metadata"].get("annotations") or {}).get(READY_ANNOTATION):
+            # left Ready by a runner that is gone: unready until this process answers
+            annotations[READY_ANNOTATION] = "false"
         try:
-            patch = {"metadata": {"annotations": {ADDRESS_ANNOTATION: address}}}
+            patch = {"metadata": {"annotations": annotations}}
             self.api.merge_patch(f"/api/v1/namespaces/{plan.namespace}/pods/{plan.name}", patch)
         except KubeApiError as exc:
             self.errors.append(f"annotate {key}: {exc}")
         ports = ", ".join(f"{n} {address}:{p}" for n, p in plan.ports.items())
         self.say(f"pod {key} ({plan.kind}) runs as pid {running.component.pid}: {ports}")
-
-    def _register_stage(self) -> None:
-        stage = runner_stage(self.namespaces)
-        path = f"{STAGE_PATH}/{stage['metadata']['name']}?fieldManager=hybridroute-pod-runner"
-        try:
-            self.api.request("PATCH", f"{path}&force=true", stage, "application/apply-patch+yaml")
-        except KubeApiError as exc:
-            self.say(f"no kwok Stage for the runner: pods are Ready before they answer ({exc})")
-
-    def _probe(self, running: RunningPod, pod: JsonObject) -> None:
-        """Probe when due; publish the outcome for kwok's probe stages."""
-        probe, state = running.probe, running.readiness
-        if probe is None:
-            return
-        now = time.monotonic()
-        if now >= max(state.due, running.started + probe.initial_delay):
-            state.record(probe, check(probe, running.address), now, self.interval)
-        self._publish(pod, ready=state.ready)
 
     def _publish(self, pod: JsonObject, *, ready: bool) -> None:
         """Set the pod's :data:`READY_ANNOTATION` when it differs (a pod that is not
@@ -374,6 +366,8 @@ class PodRunner:
     def _stop_pod(self, running: RunningPod, why: str) -> None:
         with self._lock:
             self._pods.pop(running.key, None)
+        if running.prober is not None:
+            running.prober.stop()
         running.component.stop(grace=5)
         self._free_hosts.append(int(running.address.rsplit(".", 1)[1]))
         self.say(f"pod {running.key} ({running.plan.kind}) stopped: {why}")
@@ -392,7 +386,8 @@ class PodRunner:
         )
         running.started = time.monotonic()
         running.restarts += 1
-        running.readiness = ProbeState()
+        if running.prober is not None:
+            running.prober.reset(running.started)
 
     def _refresh_files(self, running: RunningPod, pod: JsonObject, cluster: Cluster) -> None:
         """ConfigMap and Secret volumes follow their objects (as the kubelet syncs them)."""

@@ -2,8 +2,9 @@
 
 kwok alone reports a pod Ready the moment it is scheduled. For the namespaces it runs,
 the pod runner registers a kwok ``Stage`` (:func:`runner_stage`, positive weight, so it
-wins over the base ``pod-ready`` stage of ``data/kwok-stages.yaml``) that makes such a
-pod Running but not Ready. The runner then probes the process as the kubelet runs a
+wins over the base ``pod-ready`` stage of ``data/kwok-stages.yaml``; its lifecycle on the
+API server is ``runnerstage.py``) that makes such a pod Running but not Ready. The
+runner then probes the process (``prober.py``: a thread per pod) as the kubelet runs a
 readiness probe (:class:`Probe`: the container's ``readinessProbe`` ``httpGet`` or
 ``tcpSocket``, else a TCP connect to its first port) and publishes the outcome as the
 pod annotation :data:`READY_ANNOTATION` (``"true"``/``"false"``), on which kwok's
@@ -16,8 +17,8 @@ Pure except :func:`check`, the probe itself (loopback only).
 
 from __future__ import annotations
 
-import http.client
 import socket
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -176,22 +177,64 @@ class ProbeState:
         self.due = now + (probe.period if self.ready else quick)
 
 
+PROBE_USER_AGENT = "kube-probe/1.36"
+"""What the kubelet sends as ``User-Agent`` (``kube-probe/MAJOR.MINOR``)."""
+_MAX_STATUS_LINE = 8192
+
+
 def check(probe: Probe, address: str) -> bool:
-    """Run ``probe`` once against the process on ``address`` (a loopback address)."""
+    """Run ``probe`` once against the process on ``address`` (a loopback address).
+
+    As the kubelet's probe, it fails once ``probe.timeout`` seconds have passed in total
+    (connect, request and status line together): a server that accepts and never
+    answers, or answers a byte at a time, fails it; 200-399 passes an HTTP probe."""
     if not address.startswith("127."):
         raise ValueError(f"probes only talk to loopback, not {address}")
     if probe.kind == "none":
         return True
+    deadline = time.monotonic() + probe.timeout
     try:
-        if probe.kind == "tcp":
-            with socket.create_connection((address, probe.port), timeout=probe.timeout):
+        with socket.create_connection((address, probe.port), timeout=probe.timeout) as sock:
+            if probe.kind == "tcp":
                 return True
-        connection = http.client.HTTPConnection(address, probe.port, timeout=probe.timeout)
-        try:
-            connection.request("GET", probe.path, headers=dict(probe.headers))
-            status = connection.getresponse().status
-        finally:
-            connection.close()
-    except (OSError, http.client.HTTPException):
+            sock.sendall(_request(probe, address))
+            status = _status(sock, deadline)
+    except (OSError, ValueError):
         return False
     return 200 <= status < 400
+
+
+def _request(probe: Probe, address: str) -> bytes:
+    """The probe's GET as the kubelet sends it; its own headers override the defaults."""
+    own = {name.lower() for name, _ in probe.headers} | {"connection"}
+    defaults = [("Host", f"{address}:{probe.port}"), ("User-Agent", PROBE_USER_AGENT),
+                ("Accept", "*/*")]  # fmt: skip
+    headers = [
+        *((k, v) for k, v in defaults if k.lower() not in own),
+        *((k, v) for k, v in probe.headers if k.lower() != "connection"),
+        ("Connection", "close"),
+    ]
+    lines = [f"GET {probe.path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers)]
+    if any("\r" in line or "\n" in line for line in lines):
+        raise ValueError("a line break in the probe's path or headers")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _status(sock: socket.socket, deadline: float) -> int:
+    """The status code of the answer's first line, read before ``deadline``."""
+    head = b""
+    while b"\n" not in head:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no status line within the probe's timeout")
+        sock.settimeout(remaining)
+        chunk = sock.recv(1024)
+        if not chunk:
+            raise ConnectionError("closed before the status line")
+        head += chunk
+        if len(head) > _MAX_STATUS_LINE:
+            raise ValueError("no status line")
+    parts = head.split(b"\n", 1)[0].split()
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP status line: {head[:80]!r}")
+    return int(parts[1])

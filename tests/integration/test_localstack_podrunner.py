@@ -9,20 +9,25 @@ import json
 import os
 import shutil
 import subprocess
-import threading
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hybridroute_localstack import ControlPlane, eventually
-from hybridroute_localstack.kubeapi import KubeApi
 from hybridroute_localstack.podplan import ADDRESS_ANNOTATION
 from hybridroute_localstack.podrunner import PodRunner
 from hybridroute_localstack.probe import free_port
-from hybridroute_localstack.readiness import READY_ANNOTATION
+from podrunner_harness import (
+    apply,
+    gated,
+    get,
+    new_namespace,
+    pod_ready,
+    ready_endpoints,
+    started_runner,
+    watch_readiness,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -67,28 +72,12 @@ def deployment(name: str, replicas: int) -> dict[str, Any]:
 
 @pytest.fixture
 def namespace(cluster: ControlPlane) -> Iterator[str]:
-    name = f"runner-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    yield from new_namespace(cluster)
 
 
 @pytest.fixture
 def runner(cluster: ControlPlane, namespace: str, tmp_path: Path) -> Iterator[PodRunner]:
-    api = KubeApi.from_kubeconfig(cluster.kubeconfig)
-    started = PodRunner(api, tmp_path, namespaces=[namespace], say=lambda _: None).start()
-    yield started
-    started.stop()
-
-
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return str(response.read().decode())
-
-
-def apply(cluster: ControlPlane, namespace: str, *objects: dict[str, Any]) -> None:
-    for obj in objects:
-        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
+    yield from started_runner(cluster, [namespace], tmp_path)
 
 
 def test_pods_run_with_their_configmap_and_follow_scaling_and_deletion(
@@ -157,98 +146,6 @@ def test_pods_run_with_their_configmap_and_follow_scaling_and_deletion(
         lambda: scraped_pods() == {p.plan.name for p in runner.running().values()},
         "Prometheus targets follow the pods",
     )
-
-
-# A pod process gated by a file of the test (the host's files are visible in the pod):
-# "late" listens only once the file exists; "gated" listens at once and answers its
-# readiness path /ready with 503 until the file exists (and again once it is removed).
-GATED_SERVER = """
-import http.server, os, sys, time
-host, port, mode, gate = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-while mode == "late" and not os.path.exists(gate):
-    time.sleep(0.05)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        ok = self.path != "/ready" or os.path.exists(gate)
-        self.send_response(200 if ok else 503)
-        self.end_headers()
-        self.wfile.write(mode.encode())
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer((host, port), Handler).serve_forever()
-"""
-
-
-def gated(name: str, mode: str, gate: Path, probe: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """A Service and a one-pod Deployment running :data:`GATED_SERVER`."""
-    labels = {"app": name}
-    container: dict[str, Any] = {
-        "name": "server",
-        "image": "python:3.11-slim",
-        "command": ["python3", "-c", GATED_SERVER, "0.0.0.0", "8000", mode, str(gate)],
-        "ports": [{"name": "http", "containerPort": 8000}],
-    }
-    if probe is not None:
-        container["readinessProbe"] = probe
-    template = {"metadata": {"labels": labels}, "spec": {"containers": [container]}}
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name},
-            "spec": {"selector": labels, "ports": [{"name": "http", "port": 8000}]},
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
-        },
-    ]
-
-
-def pod_ready(cluster: ControlPlane, namespace: str, pod: str) -> bool:
-    found = json.loads(cluster.kubectl("get", "pod", "-n", namespace, pod, "-o", "json").stdout)
-    conditions = found.get("status", {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def ready_endpoints(cluster: ControlPlane, namespace: str, service: str) -> set[str]:
-    """Names of the pods listed ready in the Service's EndpointSlices."""
-    raw = cluster.kubectl(
-        "get", "endpointslices", "-n", namespace,
-        f"-l=kubernetes.io/service-name={service}", "-o", "json",
-    ).stdout  # fmt: skip
-    return {
-        e["targetRef"]["name"]
-        for s in json.loads(raw)["items"]
-        for e in s.get("endpoints") or []
-        if (e.get("conditions") or {}).get("ready") and e.get("targetRef")
-    }
-
-
-def watch_readiness(api: KubeApi, namespace: str) -> list[tuple[str, bool, str | None]]:
-    """From now on, every state of the namespace's pods as the API server records it:
-    (pod, Ready, the runner's readiness annotation), appended by a background watch."""
-    listed = api.request("GET", f"/api/v1/namespaces/{namespace}/pods")
-    since = listed["metadata"]["resourceVersion"]
-    path = f"/api/v1/namespaces/{namespace}/pods?watch=1&resourceVersion={since}"
-    states: list[tuple[str, bool, str | None]] = []
-
-    def follow() -> None:
-        url = f"{api.server}{path}&timeoutSeconds=120"
-        with urllib.request.urlopen(url, context=api.context, timeout=130) as stream:
-            for line in stream:
-                pod = json.loads(line)["object"]
-                ready = any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in pod.get("status", {}).get("conditions") or []
-                )
-                annotation = (pod["metadata"].get("annotations") or {}).get(READY_ANNOTATION)
-                states.append((pod["metadata"]["name"], ready, annotation))
-
-    threading.Thread(target=follow, daemon=True).start()
-    return states
 
 
 def refused(url: str) -> bool:
