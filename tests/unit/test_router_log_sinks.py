@@ -144,8 +144,9 @@ async def test_close_gives_up_on_a_reader_that_never_comes_back_and_counts_what_
         sink.flush()
     sink.write(_record(3))  # still in the sink's buffer: handed over by close
     await asyncio.wait_for(sink.aclose(), timeout=30)  # bounded, not at the reader's pace
-    # the first batch is in a write that waits on the pipe; the three others were dropped
-    assert _dropped(metrics, "feedback") == 3.0
+    # what was still queued is dropped (the first batch too, unless its write had begun:
+    # that write waits on the pipe)
+    assert _dropped(metrics, "feedback") >= 3.0
     full_fifo.close_reader()  # the write under way fails (EPIPE): counted too
     eventually(lambda: _dropped(metrics, "feedback") == 4.0, "the last record counted", 10)
     assert sink.backlog == 0
