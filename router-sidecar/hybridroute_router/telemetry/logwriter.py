@@ -24,8 +24,8 @@ from typing import Protocol
 log = logging.getLogger("hybridroute.router.logs")
 
 MAX_BACKLOG_BYTES = 4 * 1024 * 1024
-"""Bytes handed to a log's writer and not yet written, at most (about 8,000 decision
-records of 0.5 KB): beyond it, new batches are dropped and counted."""
+"""Bytes handed to a log's writer and not yet written, at most (about 9,000 decision
+records of 450 bytes): beyond it, new batches are dropped and counted."""
 CLOSE_SECONDS = 5.0
 """How long closing a log waits for its writer to write what is queued."""
 
