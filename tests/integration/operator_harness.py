@@ -373,7 +373,8 @@ def route_manifest(
                     },
                 ],
             },
-            "policy": {"complexity": {"threshold": threshold}},
+            # the traffic and thresholds of these tests are chosen on the heuristic's scale
+            "policy": {"complexity": {"threshold": threshold, "scorer": "heuristic"}},
             "router": {"replicas": 1},
         },
     }

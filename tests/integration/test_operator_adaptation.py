@@ -105,7 +105,8 @@ def route_manifest(
                 "pricing": {"inputPer1kTokens": 0.01, "outputPer1kTokens": 0.03},
             },
             "policy": {
-                "complexity": {"threshold": threshold},
+                # PROMPTS and the thresholds are chosen on the heuristic's scale
+                "complexity": {"threshold": threshold, "scorer": "heuristic"},
                 "tiers": {"header": "x-hybridroute-tier", "trustHeader": True},
             },
             "router": {"replicas": 1},

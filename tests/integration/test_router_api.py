@@ -262,16 +262,40 @@ def test_sheds_load_with_429_above_the_in_flight_limit(
             assert first.result(timeout=10).choices[0].message.content == "small says Paris"
 
 
+def explain(r: Any, content: str) -> dict[str, Any]:
+    body = {"model": "hybrid", "messages": [{"role": "user", "content": content}]}
+    decision: dict[str, Any] = httpx.post(f"{r.url}/v1/route/explain", json=body).json()["decision"]
+    return decision
+
+
 def test_health_readiness_and_metrics_endpoints(tmp_path: Path, large: Any, small: Any) -> None:
-    with router(tmp_path, large, small) as r:
+    from hybridroute_router.scorers.auto import AutoScorer
+    from hybridroute_router.scorers.learned import load_default
+    from hybridroute_router.scorers.registry import default_artifact_sha256
+
+    exam = "Which gas is most abundant in air?\nA. Oxygen\nB. Nitrogen\nC. Argon\nAnswer:"
+    with router(tmp_path, large, small) as r:  # no scorer in the policy: the default, auto
         r.openai().chat.completions.create(model="hybrid", messages=SIMPLE)
+        chat, question = explain(r, SIMPLE[0]["content"]), explain(r, exam)
         health = httpx.get(f"{r.url}/healthz")
         ready = httpx.get(f"{r.url}/readyz")
         metrics = httpx.get(f"{r.url}/metrics")
     assert health.status_code == 200
-    assert ready.json()["scorer"] == "heuristic"
+    assert ready.json()["scorer"] == "auto"
+    assert ready.json()["scorer_fallback_reason"] is None
     assert len(ready.json()["policy"]) == 64
     text = metrics.text
+    sha = default_artifact_sha256()
+    assert (
+        f'hybridroute_scorer_info{{artifact_sha256="{sha}",examples_sha256="",route="test",'
+        'scorer="auto"} 1.0'
+    ) in text
+    # chat takes the heuristic branch (its score on the learned scale), an exam question
+    # the shipped learned model
+    auto = AutoScorer(load_default())
+    assert set(chat["scores"]) == {"heuristic", "auto", "complexity"}
+    assert chat["score"] == pytest.approx(auto.from_heuristic(chat["scores"]["heuristic"]))
+    assert question["score"] == pytest.approx(auto.learned.score(exam))
     assert (
         'hybridroute_requests_total{code="200",model="small",reason="complexity_below_threshold",'
         'route="test",version="v1"} 1.0'

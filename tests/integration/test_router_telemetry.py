@@ -103,7 +103,7 @@ def test_decision_log_redacts_prompts_by_default(tmp_path: Path, large: Any, sma
     assert record["version"] == "v1"
     assert record["reason"] == "complexity_below_threshold"
     assert record["status"] == 200
-    assert record["decision"]["scores"]["heuristic"] == record["decision"]["score"]
+    assert record["decision"]["scores"]["auto"] == record["decision"]["score"]  # the default
     assert "prompt" not in record
     assert "France" not in log.read_text()
 
