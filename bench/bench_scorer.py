@@ -7,7 +7,9 @@ with ``perf_counter_ns`` after a warm-up; p50, p99 and max per scorer.
     taskset -c 1 .venv/bin/python bench/bench_scorer.py [--prompts 2000] [--json OUT]
 
 Pin to one core with taskset (or ``--cpu N``); onnxruntime is limited to one thread.
-Target (issue 5): <= 2 ms p99 for the scorer the router uses by default.
+Target (issues 5 and 11): <= 2 ms p99 for the scorer the router uses by default (``auto``,
+timed on the exam prompts, its learned branch, and on the chat fixture's prompts of
+``tests/unit/data/chat_prompts/``, its heuristic branch).
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ DATA = [
     ROOT.parent / "shared" / "data" / "routing-eval" / "mmlu",
     ROOT.parent / "shared" / "data" / "routing-train" / "mmlu-pro",
 ]
+
+
+CHAT = ROOT / "tests" / "unit" / "data" / "chat_prompts" / "chat_prompts.jsonl"
+
+
+def _chat_prompts(n: int) -> list[str]:
+    """The last user turns of the chat/instruction/code fixture, repeated to ``n``: what
+    the auto scorer's heuristic branch sees."""
+    lines = CHAT.read_text(encoding="utf-8").splitlines()
+    turns = [json.loads(line)["messages"][-1]["content"] for line in lines]
+    return [turns[i % len(turns)] for i in range(n)]
 
 
 def _prompts(n: int) -> list[str]:
@@ -81,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
 
+    from hybridroute_router.scorers.auto import AutoScorer
     from hybridroute_router.scorers.embedding import MiniLMEmbedder, embedding_available
     from hybridroute_router.scorers.hashed import hashed_dense
     from hybridroute_router.scorers.heuristic import HeuristicScorer
@@ -91,11 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     examples = [Example(p, "hard" if i % 2 else "simple") for i, p in enumerate(prompts[-200:])]
     prompts = prompts[: args.prompts]
     learned = load_default()
+    auto = AutoScorer(learned)
     results = [
         _row("heuristic", _time(HeuristicScorer().score, prompts, 100)),
         _row(
             "learned (default v2: features + MLP, length, calibrated)",
             _time(learned.score, prompts, 100),
+        ),
+        _row("auto (the default), exam prompts: learned branch", _time(auto.score, prompts, 100)),
+        _row(
+            "auto (the default), chat fixture: heuristic branch",
+            _time(auto.score, _chat_prompts(len(prompts)), 100),
         ),
     ]
     sim_hashed = SimilarityScorer(examples, hashed_dense, k=5, base=learned)
