@@ -161,8 +161,13 @@ class Demo:
     def _operator(self, metrics_port: int) -> None:
         plane = self._plane
         plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(self.options.crds))
-        plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", "-f", str(self.options.crds)
+        # kubectl wait fails at once ("<nil> is of the type <nil>") while a new CRD has no
+        # status conditions yet: ask again until it answers that they are established
+        wait = ("wait", "--for=condition=Established", "--timeout=10s", "-f")
+        eventually(
+            lambda: plane.kubectl(*wait, str(self.options.crds), check=False).returncode == 0,
+            "the CRDs established",
+            timeout=60,
         )
         health = free_port()
         assert self.prometheus is not None
