@@ -86,7 +86,7 @@ def test_a_pod_that_hangs_its_readiness_probe_delays_no_other_pod(
     gate.touch()
     apply(cluster, namespace, *gated("b-answers", "gated", gate, PROBE))
     healthy = eventually(lambda: pods_of(cluster, namespace, "b-answers"), "the healthy pod")[0]
-    eventually(lambda: pod_ready(cluster, namespace, healthy), "the healthy pod Ready", timeout=10)
+    eventually(lambda: pod_ready(cluster, namespace, healthy), "the healthy pod Ready", timeout=20)
 
     # the hanging one is still not Ready, never reported ready, and its process runs
     assert not pod_ready(cluster, namespace, hung.plan.name)
@@ -165,22 +165,24 @@ def test_a_runner_killed_with_sigkill_leaves_nothing_in_the_way_of_the_next(
     gate.touch()
     command = [sys.executable, "-c", RUNNER_PROCESS, str(cluster.kubeconfig), str(tmp_path / "a")]
     killed = start("killed-runner", [*command, namespace, other_namespace], tmp_path / "a.log")
-    eventually(lambda: runner_stages(api, namespace), "the first runner's Stage")
-    apply(cluster, namespace, *gated("web", "gated", gate, PROBE))
-    pod = eventually(lambda: pods_of(cluster, namespace, "web"), "the pod")[0]
-    eventually(
-        lambda: (
-            annotation(api, namespace, pod, READY_ANNOTATION) == "true"
-            and pod_ready(cluster, namespace, pod)
-        ),
-        "Ready under the first runner",
-    )
-    old_address = annotation(api, namespace, pod, ADDRESS_ANNOTATION)
-    assert get(f"http://{old_address}:8000/") == "gated"
+    try:
+        eventually(lambda: runner_stages(api, namespace), "the first runner's Stage")
+        apply(cluster, namespace, *gated("web", "gated", gate, PROBE))
+        pod = eventually(lambda: pods_of(cluster, namespace, "web"), "the pod")[0]
+        eventually(
+            lambda: (
+                annotation(api, namespace, pod, READY_ANNOTATION) == "true"
+                and pod_ready(cluster, namespace, pod)
+            ),
+            "Ready under the first runner",
+        )
+        old_address = annotation(api, namespace, pod, ADDRESS_ANNOTATION)
+        assert get(f"http://{old_address}:8000/") == "gated"
 
-    # SIGKILL: no clean-up runs; the pod's process dies with its runner
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.process.wait(timeout=10)
+        # SIGKILL: no clean-up runs; the pod's process dies with its runner
+        os.kill(killed.pid, signal.SIGKILL)
+    finally:
+        killed.stop(grace=2)  # reaps it (or stops it when the test failed before)
     eventually(lambda: _refused(f"http://{old_address}:8000/"), "the pod's process gone")
     gate.unlink()  # from now on the pod's process does not pass its probe
 
@@ -195,8 +197,12 @@ def test_a_runner_killed_with_sigkill_leaves_nothing_in_the_way_of_the_next(
         eventually(lambda: pod_ready(cluster, namespace, pod), "Ready once it answers")
         new_address = annotation(api, namespace, pod, ADDRESS_ANNOTATION)
         assert get(f"http://{new_address}:8000/") == "gated"
-        states = [(ready, note) for name, ready, note in history if name == pod]
-        assert (False, "false") in states[: states.index((True, "true"))], states
+
+        def states() -> list[tuple[bool, str | None]]:  # as the watch saw them so far
+            return [(ready, note) for name, ready, note in history if name == pod]
+
+        seen = eventually(lambda: s if (True, "true") in (s := states()) else None, "watched")
+        assert (False, "false") in seen[: seen.index((True, "true"))], seen
 
         # one Stage for these namespaces, the next runner's; the killed runner's is gone,
         # so a pod in its other namespace, where no runner runs now, is Ready at once
@@ -206,6 +212,7 @@ def test_a_runner_killed_with_sigkill_leaves_nothing_in_the_way_of_the_next(
         elsewhere = eventually(lambda: pods_of(cluster, other_namespace, "elsewhere"), "a pod")
         eventually(lambda: pod_ready(cluster, other_namespace, elsewhere[0]), "Ready at once")
         assert second.errors == []
+        assert any("removed, its pod runner is gone" in m for m in said), said
         assert not [m for m in said if "no kwok Stage" in m], said
     finally:
         second.stop()
