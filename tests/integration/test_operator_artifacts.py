@@ -195,3 +195,43 @@ def test_renaming_to_a_missing_configmap_holds_the_router_pods_and_policy(
     eventually(lambda: mounted() == second, "Deployment follows once it exists", timeout=30)
     eventually(lambda: reason() == "Applied", "Reconciled again", timeout=30)
     assert parse_policy(policy_text() or "").complexity.threshold == 0.7
+
+
+def test_routes_stored_under_the_old_default_scorer_keep_it_after_the_crd_upgrade(
+    cluster: ControlPlane,
+) -> None:
+    """The upgrade path of the default scorer (docs/router.md, "Upgrading: the default
+    scorer"): the API server writes the CRD's schema defaults into every route it stores,
+    so routes created while the default was ``heuristic`` keep it when the upgraded CRD
+    says ``auto``; routes created after get ``auto``."""
+    from operator_harness import CRD, install_crd, wait_established
+
+    current = CRD.read_text(encoding="utf-8")
+    old = current.replace("default: auto", "default: heuristic").replace(
+        "scorer: auto", "scorer: heuristic"
+    )
+    assert old.count("heuristic") == current.count("heuristic") + 3  # the three defaults
+
+    def stored_scorer(namespace: str, name: str) -> Any:
+        route = get_json(cluster, "hybridroute", name, "-n", namespace)
+        return (route or {})["spec"]["policy"]["complexity"].get("scorer")
+
+    with crd_namespace(cluster, "upg") as namespace:
+        try:
+            cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=old)
+            wait_established(cluster, "hybridroutes.inferensys.io")
+            without_scorer = route_manifest("before", app="before")
+            del without_scorer["spec"]["policy"]["complexity"]["scorer"]
+            without_policy = route_manifest("before-bare", app="before")
+            del without_policy["spec"]["policy"]
+            apply(cluster, namespace, without_scorer, without_policy)
+            assert stored_scorer(namespace, "before") == "heuristic"
+            assert stored_scorer(namespace, "before-bare") == "heuristic"
+        finally:
+            install_crd(cluster)  # the upgrade (and the CRD every other test expects)
+        assert stored_scorer(namespace, "before") == "heuristic"
+        assert stored_scorer(namespace, "before-bare") == "heuristic"
+        after = route_manifest("after", app="after")
+        del after["spec"]["policy"]
+        apply(cluster, namespace, after)
+        assert stored_scorer(namespace, "after") == "auto"
