@@ -200,8 +200,20 @@ def test_a_pod_is_ready_only_once_its_process_answers_its_readiness_probe(
     eventually(lambda: refused(f"{gated_door}/"), "gated Service refuses again")
     assert probed.component.running()  # unready, not restarted
 
-    # at no moment was a pod Ready before the runner's probe had passed
+    # at no moment was a pod Ready before the runner's probe had passed (the watch
+    # runs on its own thread: wait until it has seen each pod Ready)
     for pod in (late, probed):
-        states = [(ready, note) for name, ready, note in history if name == pod.plan.name]
+        states = eventually(
+            lambda name=pod.plan.name: _states_once_ready(history, name),
+            f"the watch saw {pod.plan.name} Ready",
+        )
         first_ready = next(note for ready, note in states if ready)
         assert first_ready == "true", states
+
+
+def _states_once_ready(
+    history: list[tuple[str, bool, str | None]], pod: str
+) -> list[tuple[bool, str | None]] | None:
+    """The pod's states the watch has seen; None until one of them is Ready."""
+    states = [(ready, note) for name, ready, note in list(history) if name == pod]
+    return states if any(ready for ready, _ in states) else None
