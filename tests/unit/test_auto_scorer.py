@@ -173,3 +173,29 @@ def test_eval_and_calibrate_accept_auto(tmp_path: Path, capsys: pytest.CaptureFi
     args = ["calibrate", str(data), "--scorer", "auto", "--target-large-share", "0.5"]
     assert main([*args, "--no-progress"]) == 0
     assert "scorer: auto" in capsys.readouterr().out
+
+
+def test_auto_uses_the_policys_artifact_for_its_learned_branch(tmp_path: Path) -> None:
+    import dataclasses
+
+    from hybridroute_router.scorers.learned import default_artifact, save_artifact
+
+    art = default_artifact()
+    negated = dataclasses.replace(art, dense_weights=-art.dense_weights, bias=-art.bias)
+    save_artifact(negated, tmp_path / "mine")
+    policy = Policy.model_validate(
+        {
+            "large": {"upstream": {"baseUrl": "http://l/v1", "model": "l"}},
+            "small": {
+                "versions": [{"name": "v1", "upstream": {"baseUrl": "http://s/v1", "model": "s"}}]
+            },
+            "complexity": {"scorerArtifact": str(tmp_path / "mine")},
+        }
+    )
+    loaded = load_scorer(policy)
+    assert (loaded.scorer.name, loaded.fallback_reason) == ("auto", None)
+    assert loaded.artifact_sha256 != default_artifact_sha256()
+    question = "Which gas is most abundant in air?\nA. Oxygen\nB. Nitrogen\nC. Argon"
+    assert isinstance(loaded.scorer, AutoScorer)
+    assert loaded.scorer.score(question) != pytest.approx(load_default().score(question))
+    assert loaded.scorer.score("hi") == pytest.approx(AutoScorer(load_default()).score("hi"))
