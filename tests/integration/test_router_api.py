@@ -295,6 +295,8 @@ def test_health_readiness_and_metrics_endpoints(tmp_path: Path, large: Any, smal
     auto = AutoScorer(load_default())
     assert set(chat["scores"]) == {"heuristic", "auto", "complexity"}
     assert chat["score"] == pytest.approx(auto.from_heuristic(chat["scores"]["heuristic"]))
+    assert set(question["scores"]) == {"heuristic", "learned", "auto", "complexity"}
+    assert question["score"] == question["scores"]["learned"]
     assert question["score"] == pytest.approx(auto.learned.score(exam))
     assert (
         'hybridroute_requests_total{code="200",model="small",reason="complexity_below_threshold",'

@@ -102,7 +102,8 @@ def test_a_conversation_is_chat_even_when_its_last_turn_is_an_exam_question(
 ) -> None:
     question = "Which gas is most abundant in air?\nA. Oxygen\nB. Nitrogen\nC. Argon"
     alone = extract({"messages": [{"role": "user", "content": question}]})
-    assert auto.score_request(alone) == auto.learned.score(question)
+    learned = auto.learned.score(question)
+    assert auto.scores_request(alone) == {"learned": learned, "auto": learned}
     later = extract(
         {
             "messages": [
@@ -113,7 +114,7 @@ def test_a_conversation_is_chat_even_when_its_last_turn_is_an_exam_question(
         }
     )
     assert auto.branch(later.prompt, later.depth) == "heuristic"
-    assert auto.score_request(later) == pytest.approx(auto.from_heuristic(structural_score(later)))
+    assert auto.scores_request(later) == {"auto": auto.from_heuristic(structural_score(later))}
 
 
 def test_the_heuristic_map_is_strictly_increasing_from_0_to_1(auto: AutoScorer) -> None:

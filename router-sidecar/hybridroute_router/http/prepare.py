@@ -72,12 +72,15 @@ async def compute_scores(state: RouterState, features: Features) -> dict[str, fl
     scorer = loaded.scorer
     if scorer.name == "heuristic":
         return scores
-    # a scorer that looks at the whole request (auto: conversation depth) says so
-    by_request = getattr(scorer, "score_request", None)
+    # a scorer that looks at the whole request (auto: conversation depth) may report
+    # several scores (auto: also ``learned`` on its learned branch)
+    by_request = getattr(scorer, "scores_request", None)
     call = partial(by_request, features) if by_request else partial(scorer.score, features.prompt)
     try:
         value = await asyncio.to_thread(call) if loaded.offload else call()
-        scores[scorer.name] = min(max(float(value), 0.0), 1.0)
+        values = value if isinstance(value, dict) else {scorer.name: value}
+        for name, v in values.items():
+            scores[name] = min(max(float(v), 0.0), 1.0)
     except Exception:
         log.exception("scorer %s failed; using the heuristic score", scorer.name)
     return scores

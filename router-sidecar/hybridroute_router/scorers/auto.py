@@ -49,12 +49,18 @@ class AutoScorer:
         """A heuristic score as the learned artifact's calibrated probability."""
         return float(np.interp(heuristic, *self._curve))
 
-    def score_request(self, features: Features) -> float:
+    def scores_request(self, features: Features) -> dict[str, float]:
         """The router's call: the request's features (conversation depth, and the
-        heuristic over the whole conversation) decide the branch."""
+        heuristic over the whole conversation) decide the branch. Returns ``auto``'s
+        score, and the same as ``learned`` when the learned branch gave it (so explain
+        answers and decision logs show the branch)."""
         if self.branch(features.prompt, features.depth) == "learned":
-            return self.learned.score(features.prompt)
-        return self.from_heuristic(structural_score(features))
+            value = self.learned.score(features.prompt)
+            return {"learned": value, self.name: value}
+        return {self.name: self.from_heuristic(structural_score(features))}
+
+    def score_request(self, features: Features) -> float:
+        return self.scores_request(features)[self.name]
 
     def score(self, prompt: str) -> float:
         """One user turn (the offline tools' call)."""
