@@ -200,3 +200,43 @@ def test_auto_uses_the_policys_artifact_for_its_learned_branch(tmp_path: Path) -
     assert isinstance(loaded.scorer, AutoScorer)
     assert loaded.scorer.score(question) != pytest.approx(load_default().score(question))
     assert loaded.scorer.score("hi") == pytest.approx(AutoScorer(load_default()).score("hi"))
+
+
+def _embedding_artifact(path: Path) -> None:
+    """A learned artifact of the ``embedding`` featurizer (MiniLM, then the text
+    features), its weights zero: what its scores are does not matter here, what one costs
+    does."""
+    import dataclasses
+
+    from hybridroute_router.scorers.learned import default_artifact, save_artifact
+
+    art = default_artifact()
+    dense = 384 + art.hidden_weights.shape[0]
+    hidden = np.zeros((dense, art.hidden_weights.shape[1]))
+    save_artifact(dataclasses.replace(art, featurizer="embedding", hidden_weights=hidden), path)
+
+
+def test_a_slow_learned_branch_makes_auto_score_off_the_event_loop(tmp_path: Path) -> None:
+    """The registry times a scorer's call when it loads (over 1 ms: scored in a worker
+    thread). ``auto`` with an embedding artifact is slow only on its learned branch, so
+    the load must time that branch too (and load the model there, not on the event loop
+    at the first exam question); unavailable, it is a load failure, not one per request."""
+    from hybridroute_router.scorers.embedding import embedding_available
+
+    _embedding_artifact(tmp_path / "emb")
+    policy = Policy.model_validate(
+        {
+            "large": {"upstream": {"baseUrl": "http://l/v1", "model": "l"}},
+            "small": {
+                "versions": [{"name": "v1", "upstream": {"baseUrl": "http://s/v1", "model": "s"}}]
+            },
+            "complexity": {"scorer": "auto", "scorerArtifact": str(tmp_path / "emb")},
+        }
+    )
+    loaded = load_scorer(policy)
+    if embedding_available():
+        assert (loaded.scorer.name, loaded.fallback_reason) == ("auto", None)
+        assert loaded.offload  # MiniLM on the learned branch: milliseconds a call
+    else:
+        assert loaded.fallback_reason is not None
+        assert "embeddings need onnxruntime" in loaded.fallback_reason

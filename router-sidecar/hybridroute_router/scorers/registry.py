@@ -39,6 +39,14 @@ log = logging.getLogger("hybridroute.router.scorers")
 OFFLOAD_ABOVE_SECONDS = 0.001
 MAX_FILE_EXAMPLES = 20_000
 _PROBE = "Explain, step by step, how a hash map handles collisions, with a short example."
+_EXAM_WARM_UP = "Which is a prime number?\nA. 4\nB. 7\nC. 9\nD. 12"
+_EXAM_PROBE = (
+    "Which gas makes up most of Earth's atmosphere?\n"
+    "A. Oxygen\nB. Nitrogen\nC. Argon\nD. Carbon dioxide"
+)
+"""A scorer is warmed up and then timed, when it loads, on a request and on an exam
+question (other texts each time: embeddings are cached), so ``auto`` is on both of its
+branches, the learned one included."""
 
 _MODULES = {
     "auto": "hybridroute_router.scorers.auto",
@@ -183,10 +191,13 @@ def load_scorer(policy: Policy, previous: LoadedScorer | None = None) -> LoadedS
     try:
         inputs, artifact_sha, examples_sha = scorer_inputs(policy)
         scorer = factory(inputs)
-        probe = float(scorer.score("hello"))  # first call: warm-up (lazy model loads)
-        started = time.perf_counter()
-        scorer.score(_PROBE)
-        elapsed = time.perf_counter() - started
+        probe = float(scorer.score("hello"))  # first calls: warm-up (lazy model loads)
+        scorer.score(_EXAM_WARM_UP)
+        elapsed = 0.0
+        for prompt in (_PROBE, _EXAM_PROBE):
+            started = time.perf_counter()
+            scorer.score(prompt)
+            elapsed = max(elapsed, time.perf_counter() - started)
     except ArtifactProblem as exc:
         return _fallback(requested, str(exc), previous)
     except Exception as exc:  # any failure to build or run the scorer: keep serving
