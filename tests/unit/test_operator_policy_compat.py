@@ -150,3 +150,28 @@ def test_a_route_left_at_the_default_scorer_renders_no_scorer() -> None:
     doc = yaml.safe_load(rendered(PLAIN))
     assert "scorer" not in doc.get("complexity", {})
     assert parse_policy(rendered(PLAIN)).complexity.scorer == "auto"
+
+
+def test_a_route_naming_auto_renders_as_the_default_and_an_older_router_uses_the_heuristic() -> (
+    None
+):
+    """The API server stores a defaulted ``auto`` and a written one alike, and the policy
+    leaves defaults out: naming ``auto`` does not make an older router refuse the policy,
+    it scores with its own default (docs/router.md, "Upgrading: the default scorer")."""
+    doc = yaml.safe_load(rendered({**PLAIN, "policy": {"complexity": {"scorer": "auto"}}}))
+    assert "scorer" not in doc.get("complexity", {})
+    assert str(old_models().Policy.model_validate(doc).complexity.scorer) == "heuristic"
+
+
+def test_an_older_operator_leaves_out_scorer_heuristic_so_a_newer_router_uses_auto() -> None:
+    """The other order: an operator older than the router renders ``scorer: heuristic`` as
+    its default, left out, and a newer router reads that as ``auto``: the route's routing
+    changes whatever it says, until the operator is upgraded (docs/router.md)."""
+    stored = {**PLAIN, "policy": {"complexity": {"scorer": "heuristic"}}}
+    built = old_models().Policy.model_validate(yaml.safe_load(rendered(stored)))
+    by_old_operator = yaml.safe_dump(
+        built.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    )
+    assert "scorer" not in yaml.safe_load(by_old_operator).get("complexity", {})
+    assert parse_policy(by_old_operator).complexity.scorer == "auto"
+    assert parse_policy(rendered(stored)).complexity.scorer == "heuristic"  # once upgraded

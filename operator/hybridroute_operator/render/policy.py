@@ -99,7 +99,8 @@ def policy_yaml(policy: Policy) -> str:
     models' defaults (the router fills those in, so nothing is lost). A field added to the
     policy later is optional, so the policy of a route that does not use it has no key an
     older router rejects (its models forbid unknown keys): routers may lag the operator.
-    Defaults are therefore part of the policy contract and must not change."""
+    Defaults are therefore part of the policy contract: a changed one (``complexity.scorer``,
+    now ``auto``) needs its upgrade path (docs/router.md, "Upgrading: the default scorer")."""
     doc = policy.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     return yaml.safe_dump(doc, sort_keys=True)
 
