@@ -103,19 +103,23 @@ class RunnerStage:
                 continue
             if name == self.name:
                 self.say(f"kwok Stage {name}: adopted from a pod runner that is gone ({holder})")
-            else:
-                self._delete(stage)
+            elif self._delete(stage):
                 self.say(f"kwok Stage {name}: removed, its pod runner is gone ({holder})")
 
-    def _delete(self, stage: JsonObject) -> None:
-        """Delete ``stage`` as it was read (not a Stage applied anew since)."""
+    def _delete(self, stage: JsonObject) -> bool:
+        """Delete ``stage`` as it was read: not a Stage created anew since (uid), nor one
+        a starting runner adopted since (an apply keeps the uid, not the resourceVersion).
+        False: it was not deleted."""
+        meta = stage["metadata"]
         options = {
             "apiVersion": "v1",
             "kind": "DeleteOptions",
-            "preconditions": {"uid": stage["metadata"]["uid"]},
+            "preconditions": {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]},
         }
         try:
             self.api.request("DELETE", f"{STAGE_PATH}/{stage['metadata']['name']}", options)
         except KubeApiError as exc:
             if exc.status not in (404, 409):
                 raise
+            return False  # gone already, or not the Stage that was read
+        return True
