@@ -182,11 +182,21 @@ def _snippet_scorer(name: str) -> str:
     return name if name in ("heuristic", "auto") else "learned"
 
 
+def _logged_decisions(path: str) -> tuple[list[logs.Decision], str | None]:
+    """The decision log's records of the scorer that scored most of them, and its name."""
+    decided, errors = logs.decisions(Path(path))
+    _report_errors(errors)
+    kept, scorer, counts = logs.one_scorer(decided)
+    if len(counts) > 1:
+        each = ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        print(f"{path}: records of several scorers ({each}): the {scorer} ones", file=sys.stderr)
+    return kept, scorer
+
+
 def calibrate_preroute(args: argparse.Namespace) -> int:
     """``calibrate --decision-log LOG --preroute``: the complexity threshold from which
     pre-routing pays, from the cascade's logged escalations."""
-    decided, errors = logs.decisions(Path(args.decision_log))
-    _report_errors(errors)
+    decided, _ = _logged_decisions(args.decision_log)
     judged = [d for d in decided if d.escalated is not None]
     if not judged:
         raise UsageError(
@@ -209,8 +219,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if (args.target_large_share is None) == (args.target_quality is None):
         raise UsageError("give exactly one of --target-large-share or --target-quality")
     if args.decision_log:
-        decided, errors = logs.decisions(Path(args.decision_log))
-        _report_errors(errors)
+        decided, logged_scorer = _logged_decisions(args.decision_log)
         if not decided:
             raise UsageError(f"{args.decision_log}: no decision records with a score")
         source = args.decision_log
@@ -227,7 +236,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 raise UsageError("no feedback record matches a logged decision (request_id)")
             arr = np.asarray(labeled, dtype=np.float64)
             result = cal.for_quality(arr[:, 0], arr[:, 1], arr[:, 2], args.target_quality)
-        snippet_scorer = args.scorer or "auto"
+        snippet_scorer = args.scorer or logged_scorer or "auto"
     else:
         if not args.data:
             raise UsageError("give labeled DATA files or --decision-log")

@@ -132,6 +132,36 @@ class Decision:
     """The complexity threshold in force (``decision.threshold``)."""
     tokens: tuple[int, int] = (0, 0)
     """(prompt, completion) tokens as logged."""
+    scorer: str | None = None
+    """The scorer that gave ``score`` (read from ``decision.scores``; None: not logged)."""
+
+
+SCORERS_BESIDE_HEURISTIC = ("auto", "similarity", "learned")
+"""The router logs ``scores.heuristic`` always and the policy's scorer's score beside it
+(``auto`` also as ``learned`` on its learned branch): the first of these present scored
+the request, else the heuristic did (its policy's scorer, or the fallback)."""
+
+
+def _scorer(decision: Mapping[str, Any]) -> str | None:
+    scores = decision.get("scores")
+    if not isinstance(scores, dict):
+        return None
+    found = [name for name in SCORERS_BESIDE_HEURISTIC if name in scores]
+    return found[0] if found else ("heuristic" if "heuristic" in scores else None)
+
+
+def one_scorer(decided: list[Decision]) -> tuple[list[Decision], str | None, dict[str, int]]:
+    """The records of the scorer that scored most of them (scores of several scorers are
+    on different scales: a threshold is calibrated on one), its name (None: no record
+    says), and how many records each scorer scored."""
+    counts: dict[str, int] = {}
+    for d in decided:
+        if d.scorer is not None:
+            counts[d.scorer] = counts.get(d.scorer, 0) + 1
+    if not counts:
+        return decided, None, counts
+    name = max(counts, key=lambda k: counts[k])
+    return [d for d in decided if d.scorer in (name, None)], name, counts
 
 
 def _count(value: object) -> int:
@@ -170,6 +200,7 @@ def decisions(path: Path) -> tuple[list[Decision], list[RowError]]:
                 escalated=_escalated(rec, decision),
                 threshold=float(limit) if isinstance(limit, int | float) else None,
                 tokens=(_count(rec.get("prompt_tokens")), _count(rec.get("completion_tokens"))),
+                scorer=_scorer(decision),
             )
         )
     return found, errors

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hybridroute_quality.cli import main
@@ -400,3 +401,34 @@ def test_eval_scores_one_model_pair_of_multi_model_outcomes(
     assert summary["smallQuality"] == pytest.approx(0.5)
     assert main(["eval", str(folder), "--pair", "gpt"]) == 2
     assert "no rows of a pair matching 'gpt'; pairs: s1>l1, s2>l2" in capsys.readouterr().err
+
+
+def test_calibrate_from_a_decision_log_names_the_scorer_that_scored_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A route kept at the heuristic (created before auto became the default) logs
+    heuristic scores: its snippet must name the heuristic, not switch the route to auto
+    with a threshold on the heuristic's scale. A log that mixes scorers (a policy changed
+    its scorer) is calibrated on the most common one's records only, and says so."""
+
+    def record(i: int, scores: dict[str, float]) -> dict[str, Any]:
+        score = scores.get("auto", scores["heuristic"])
+        return {"request_id": f"r{i}", "decision": {"score": score, "scores": scores}}
+
+    heuristic = [record(i, {"heuristic": i / 10}) for i in range(10)]
+    log = _jsonl(tmp_path / "heuristic.jsonl", heuristic)
+    assert main(["calibrate", "--decision-log", str(log), "--target-large-share", "0.5"]) == 0
+    assert "    scorer: heuristic\n    threshold: 0.4500" in capsys.readouterr().out
+
+    auto = [record(i, {"heuristic": 0.9, "auto": i / 100}) for i in range(20)]
+    learned_branch = [
+        record(i, {"heuristic": 0.9, "learned": 0.3, "auto": 0.3}) for i in range(20, 30)
+    ]
+    log = _jsonl(tmp_path / "mixed.jsonl", [*heuristic, *auto, *learned_branch])
+    assert main(["calibrate", "--decision-log", str(log), "--target-large-share", "0.5"]) == 0
+    captured = capsys.readouterr()
+    assert "    scorer: auto\n" in captured.out
+    assert "auto 30, heuristic 10" in captured.err
+    # the 30 auto records only: the top 15 are 0.3 (x10) and 0.15 to 0.19
+    assert "30 rows" in captured.out
+    assert "threshold: 0.1450" in captured.out
