@@ -468,7 +468,8 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--scorer",
         action="append",
         help="random, oracle, token-length, heuristic, default (= learned), auto (the "
-        "router's default), similarity:EXAMPLES, or an artifact path (repeatable)",
+        "router's default), auto:ARTIFACT, similarity:EXAMPLES, or an artifact path "
+        "(repeatable)",
     )
     ev.add_argument("--pair", help="only the rows of this model pair (part of 'small>large')")
     ev.add_argument("--json", help="write the JSON summary here")

@@ -10,6 +10,8 @@ Each resolves to a function ``rows -> keys`` (higher = send to the large model f
 - ``learned``: the same as ``default`` (the router's name for it);
 - ``auto``: the router's default scorer: ``default`` on exam-style questions, the
   heuristic mapped onto its scale on the rest (``hybridroute_router.scorers.auto``);
+- ``auto:ARTIFACT``: the same with a trained artifact as its learned part (the router's
+  ``scorer: auto`` with ``scorerArtifact``);
 - ``similarity:EXAMPLES``: the router's similarity scorer over the examples of a file
   (``{"text", "label": "simple"|"hard"}`` lines, or labeled rows: ``hard`` where the
   large model did better), blended half and half with the default, as the router does;
@@ -22,6 +24,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -31,10 +34,13 @@ from hybridroute_router.scorers.similarity import Example
 from hybridroute_quality.datasets import Row
 from hybridroute_quality.progress import progress
 
+if TYPE_CHECKING:
+    from hybridroute_router.scorers.learned import LearnedScorer
+
 KeyFn = Callable[[Sequence[Row]], npt.NDArray[np.float64]]
 BASELINES = ("random", "oracle", "token-length")
 DEFAULT_SCORERS = ("random", "oracle", "token-length", "heuristic", "default", "auto")
-ROUTER_SCORERS = ("auto", "heuristic", "learned", "similarity:EXAMPLES")
+ROUTER_SCORERS = ("auto", "auto:ARTIFACT", "heuristic", "learned", "similarity:EXAMPLES")
 MAX_EXAMPLES = 2000
 """As many examples as a policy may hold (``policy.similarity.examples``)."""
 
@@ -81,24 +87,32 @@ def resolve(name: str, *, show_progress: bool = True) -> KeyFn:
         from hybridroute_router.scorers.learned import load_default
 
         return scorer_keys(load_default(), show_progress=show_progress)
-    if name == "auto":
+    if name == "auto" or name.startswith("auto:"):
         from hybridroute_router.scorers.auto import AutoScorer
         from hybridroute_router.scorers.learned import load_default
 
-        return scorer_keys(AutoScorer(load_default()), show_progress=show_progress)
+        learned = load_default() if name == "auto" else _artifact(name.split(":", 1)[1])
+        return scorer_keys(AutoScorer(learned), show_progress=show_progress)
     if name == "heuristic":
         from hybridroute_router.scorers.heuristic import HeuristicScorer
 
         return scorer_keys(HeuristicScorer(), show_progress=show_progress)
-    path = Path(name)
-    if path.with_suffix(".json").is_file():
-        from hybridroute_router.scorers.learned import load_scorer
-
-        return scorer_keys(load_scorer(path, name=path.stem), show_progress=show_progress)
+    if Path(name).with_suffix(".json").is_file():
+        return scorer_keys(_artifact(name), show_progress=show_progress)
     raise ValueError(
         f"unknown scorer {name!r}: use one of {', '.join(DEFAULT_SCORERS)}, "
         f"{', '.join(ROUTER_SCORERS)} or the path of a trained artifact (.json)"
     )
+
+
+def _artifact(name: str) -> LearnedScorer:
+    """A trained artifact (``hybridroute train``) by path, with or without ``.json``."""
+    from hybridroute_router.scorers.learned import load_scorer
+
+    path = Path(name)
+    if not path.with_suffix(".json").is_file():
+        raise ValueError(f"no scorer artifact at {path.with_suffix('.json')}")
+    return load_scorer(path, name=path.stem)
 
 
 def examples_from_rows(rows: Sequence[Row], seed: int = 0) -> list[Example]:

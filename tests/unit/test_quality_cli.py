@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from hybridroute_quality.cli import main
+from hybridroute_quality.datasets import load
+from hybridroute_quality.scoring import resolve
 from hybridroute_router.scorers.learned import load_scorer
 
 pytestmark = pytest.mark.unit
@@ -264,6 +266,16 @@ def test_train_from_jsonl_and_feedback_log_then_eval_the_artifact(tmp_path: Path
     scorers = json.loads(out.read_text())["scorers"]
     # it separates the two kinds of prompts perfectly: as good as the oracle
     assert scorers[artifact]["apgr"] == pytest.approx(scorers["oracle"]["apgr"])
+
+    # auto:ARTIFACT is the router's `scorer: auto` with this artifact as its learned
+    # part: on exam-style rows (answer options) it scores exactly as the artifact
+    exam = [{**r, "prompt": f"{r['prompt']}\nA. 1\nB. 2\nC. 3"} for r in _tiny_rows()]
+    rows = load([_jsonl(tmp_path / "exam.jsonl", exam)]).rows
+    mine = resolve(f"auto:{art}", show_progress=False)(rows)
+    assert mine.tolist() == resolve(artifact, show_progress=False)(rows).tolist()
+    assert mine.tolist() != resolve("auto", show_progress=False)(rows).tolist()  # not the default
+    assert main(["eval", str(tmp_path / "exam.jsonl"), "--scorer", f"auto:{art}"]) == 0
+    assert main(["eval", str(tmp_path / "exam.jsonl"), "--scorer", f"auto:{tmp_path}/no"]) == 2
 
 
 def test_cv_holds_out_groups_and_reports_each_scorer(mmlu_sample: Path, tmp_path: Path) -> None:
