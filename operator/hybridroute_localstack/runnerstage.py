@@ -80,6 +80,9 @@ class RunnerStage:
         """Clean the Stages of runners that are gone, then apply this one."""
         try:
             self._clean_stale()
+        except KubeApiError as exc:  # others' leftovers: this runner's own Stage still counts
+            self.say(f"kwok Stages of pod runners that are gone not cleaned ({exc})")
+        try:
             path = f"{STAGE_PATH}/{self.name}?fieldManager={FIELD_MANAGER}&force=true"
             self.api.request("PATCH", path, self.stage, "application/apply-patch+yaml")
         except KubeApiError as exc:
