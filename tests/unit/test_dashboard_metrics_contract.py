@@ -25,6 +25,7 @@ LABEL = re.compile(r"([a-z_]+)\s*(?:=~|!~|!=|=)")
 # labels Prometheus adds at scrape time (ServiceMonitor targets) or histograms carry
 TARGET_LABELS = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}
 SUFFIXES = ("_bucket", "_sum", "_count")
+GROUPING = re.compile(r"\bby\s*\(([^)]*)\)\s*\(")
 
 
 def router_metrics() -> dict[str, tuple[str, set[str]]]:
@@ -66,6 +67,20 @@ def lookup(known: dict[str, tuple[str, set[str]]], name: str) -> tuple[str, set[
     return None
 
 
+def grouped(expr: str) -> list[tuple[set[str], str]]:
+    """Each ``AGG by (labels) (inner)`` of ``expr``: its labels and its inner expression."""
+    found = []
+    for match in GROUPING.finditer(expr):
+        depth, start = 1, match.end()
+        end = start
+        while depth and end < len(expr):
+            depth += {"(": 1, ")": -1}.get(expr[end], 0)
+            end += 1
+        labels = {label.strip() for label in match.group(1).split(",") if label.strip()}
+        found.append((labels, expr[start : end - 1]))
+    return found
+
+
 def test_every_series_the_alerts_and_dashboard_use_exists_with_those_labels() -> None:
     known = router_metrics() | operator_metrics()
     checked = 0
@@ -77,4 +92,22 @@ def test_every_series_the_alerts_and_dashboard_use_exists_with_those_labels() ->
             unknown = used - metric[1] - TARGET_LABELS
             assert not unknown, f"{where}: {name} has no label {unknown}"
             checked += 1
+    assert checked >= 40
+
+
+def test_every_label_the_alerts_and_dashboard_group_by_is_on_the_series_they_group() -> None:
+    """``sum by (route) (...)`` over a series without ``route`` gives one series with no
+    route (an alert that names no route, a panel with one line): e.g. the per-process
+    ``hybridroute_log_records_dropped_total`` and ``hybridroute_policy_reloads_total``
+    carry no route, so their alert groups by pod."""
+    known = router_metrics() | operator_metrics()
+    checked = 0
+    for where, expr in expressions():
+        for labels, inner in grouped(expr):
+            for name, _ in SELECTOR.findall(inner):
+                metric = lookup(known, name)
+                assert metric is not None, f"{where}: {name} is neither documented nor registered"
+                missing = labels - metric[1] - TARGET_LABELS
+                assert not missing, f"{where}: groups {name} by {missing}, which it lacks"
+                checked += 1
     assert checked >= 40
