@@ -1,7 +1,20 @@
 """The HybridRoute policy: one set of pydantic models shared by the router, the operator
 and the CRD generator. Nothing here imports router or operator internals."""
 
-from hybridroute_policy.loading import PolicyError, dump_policy, load_policy, parse_policy
+from hybridroute_policy.defaults import (
+    CURRENT_DEFAULTS,
+    DEFAULTS_KEY,
+    UNMARKED_DEFAULTS,
+    describe_defaults,
+    fill_defaults,
+)
+from hybridroute_policy.loading import (
+    PolicyError,
+    configmap_defaults,
+    dump_policy,
+    load_policy,
+    parse_policy,
+)
 from hybridroute_policy.models import (
     NAMES_UNIQUE,
     WEIGHTS_SUM,
@@ -29,7 +42,10 @@ from hybridroute_policy.models import (
 )
 
 __all__ = [
+    "CURRENT_DEFAULTS",
+    "DEFAULTS_KEY",
     "NAMES_UNIQUE",
+    "UNMARKED_DEFAULTS",
     "WEIGHTS_SUM",
     "ApiKeySource",
     "CircuitBreakerPolicy",
@@ -53,7 +69,10 @@ __all__ = [
     "TimeoutPolicy",
     "Upstream",
     "check_versions",
+    "configmap_defaults",
+    "describe_defaults",
     "dump_policy",
+    "fill_defaults",
     "load_policy",
     "parse_policy",
 ]

@@ -9,6 +9,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hybridroute_policy.defaults import (
+    CURRENT_DEFAULTS,
+    DEFAULTS_KEY,
+    UNMARKED_DEFAULTS,
+    fill_defaults,
+)
 from hybridroute_policy.models import Policy
 
 
@@ -24,8 +30,25 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
-    """Parse YAML (a superset of JSON) into a validated Policy."""
+def configmap_defaults(marker: str | None, *, source: str = "<policy>") -> int:
+    """The defaults generation of a policy from an operator's ConfigMap, given its
+    ``policy-defaults`` value (None: the key is absent, as every operator before the key
+    wrote it; generation 1). A value that is not a positive whole number is refused."""
+    if marker is None:
+        return UNMARKED_DEFAULTS
+    value = marker.strip()
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise PolicyError(
+            f"{source}: {DEFAULTS_KEY} must be a positive whole number, got {marker[:40]!r}"
+        )
+    return int(value)
+
+
+def parse_policy(
+    text: str, *, source: str = "<policy>", defaults: int = CURRENT_DEFAULTS
+) -> Policy:
+    """Parse YAML (a superset of JSON) into a validated Policy; what it leaves out takes
+    the policy defaults of generation ``defaults`` (hybridroute_policy.defaults)."""
     try:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -33,7 +56,7 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     if not isinstance(raw, dict):
         raise PolicyError(f"{source}: expected a mapping at the top level")
     try:
-        return Policy.model_validate(raw)
+        return Policy.model_validate(fill_defaults(raw, defaults))
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_describe(exc)}") from exc
 

@@ -13,25 +13,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-from hybridroute_policy import Policy, PolicyError, load_policy, parse_policy
+from hybridroute_policy import DEFAULTS_KEY, PolicyError
 
 from hybridroute_router.http.app import Hook, RouterApp
 from hybridroute_router.policy_source.artifacts import ArtifactWatcher
 from hybridroute_router.policy_source.configmap import (
     POLICY_KEY,
     ConfigMapWatcher,
-    fetch_policy_text,
+    fetch_policy_document,
 )
-from hybridroute_router.policy_source.file import FileWatcher
+from hybridroute_router.policy_source.file import FileWatcher, marker_path, read_document
 from hybridroute_router.policy_source.kube import (
     KubeAccess,
     KubeConfigError,
     from_kubeconfig,
     in_cluster,
 )
-from hybridroute_router.policy_source.reloader import Reloader
+from hybridroute_router.policy_source.reloader import (
+    PolicyDocument,
+    Reloader,
+    read_policy,
+)
 from hybridroute_router.runtime import Options, Runtime
-from hybridroute_router.state import build_state
+from hybridroute_router.state import RouterState, build_state
 from hybridroute_router.telemetry.logs import JsonFormatter
 from hybridroute_router.telemetry.tracing import (
     DEFAULT_SAMPLE_RATIO,
@@ -54,7 +58,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy-configmap",
         metavar="NAMESPACE/NAME",
-        help=f"also follow this ConfigMap's {POLICY_KEY!r} key via the Kubernetes API",
+        help=f"also follow this ConfigMap's {POLICY_KEY!r} key via the Kubernetes API; "
+        f"the policy (and --policy's file) is read with the defaults its {DEFAULTS_KEY!r} "
+        "key names (absent: those of before the default scorer became auto)",
     )
     p.add_argument("--kubeconfig", help="kubeconfig for --policy-configmap (default: in-cluster)")
     p.add_argument("--host", default="127.0.0.1")
@@ -166,11 +172,24 @@ def _split_configmap(value: str) -> tuple[str, str]:
     return namespace, name
 
 
-def _fetch_configmap_policy(
-    access: KubeAccess, namespace: str, name: str, timeout: float
-) -> Policy:
-    text = fetch_policy_text(access, namespace, name, timeout=timeout)
-    return parse_policy(text, source=f"configmap/{namespace}/{name}")
+def _initial_state(args: argparse.Namespace, access: KubeAccess | None) -> RouterState:
+    """The first policy: ``--policy``'s file, else the ConfigMap read through the API;
+    with ``--policy-configmap`` read with the defaults its marker names."""
+    doc: PolicyDocument
+    if args.policy:
+        source = str(args.policy)
+        marker = marker_path(args.policy) if access is not None else None
+        try:
+            doc = read_document(Path(args.policy), marker)
+        except OSError as exc:
+            raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
+    else:
+        assert access is not None
+        namespace, name = _split_configmap(args.policy_configmap)
+        source = f"configmap/{namespace}/{name}"
+        doc = fetch_policy_document(access, namespace, name, timeout=args.startup_timeout)
+    policy, defaults = read_policy(doc, source=source, from_configmap=access is not None)
+    return build_state(policy, source=source, defaults=defaults)
 
 
 def build_app(args: argparse.Namespace) -> RouterApp:
@@ -184,13 +203,7 @@ def build_app(args: argparse.Namespace) -> RouterApp:
         except KubeConfigError as exc:
             raise SystemExit(f"hybridroute-router: {exc}") from exc
     try:
-        if args.policy:
-            policy, source = load_policy(args.policy), str(args.policy)
-        else:
-            assert access is not None
-            policy = _fetch_configmap_policy(access, namespace, name, args.startup_timeout)
-            source = f"configmap/{namespace}/{name}"
-        state = build_state(policy, source=source)
+        state = _initial_state(args, access)
     except (PolicyError, httpx.HTTPError, RuntimeError) as exc:
         raise SystemExit(f"hybridroute-router: cannot start: {exc}") from exc
     if args.admin_port is not None and args.admin_port == args.port and args.port != 0:
@@ -209,7 +222,7 @@ def build_app(args: argparse.Namespace) -> RouterApp:
         build_provider(args.otel_exporter, DEFAULT_SAMPLE_RATIO if ratio is None else ratio)
     )
     rt = Runtime(state, options=options, tracing=tracing)
-    reloader = Reloader(rt)
+    reloader = Reloader(rt, from_configmap=access is not None)
     startup: list[Hook] = []
     shutdown: list[Hook] = []
     cm: ConfigMapWatcher | None = None
@@ -223,6 +236,7 @@ def build_app(args: argparse.Namespace) -> RouterApp:
             reloader,
             interval=args.reload_interval,
             defer_to=(lambda: cm.healthy) if cm is not None else None,
+            marker=marker_path(args.policy) if cm is not None else None,
         )
         watcher.prime()
         startup.insert(0, watcher.start)

@@ -14,7 +14,13 @@ import logging
 from dataclasses import dataclass, field
 
 import msgspec
-from hybridroute_policy import Policy, Upstream, dump_policy
+from hybridroute_policy import (
+    CURRENT_DEFAULTS,
+    Policy,
+    Upstream,
+    describe_defaults,
+    dump_policy,
+)
 
 from hybridroute_router.decision.compare import Comparator, make_comparator
 from hybridroute_router.scorers.registry import LoadedScorer, load_scorer
@@ -36,6 +42,8 @@ class RouterState:
     source: str
     models_body: bytes
     tier_header: bytes | None = field(default=None)
+    defaults: int = CURRENT_DEFAULTS
+    """The policy defaults generation the policy was read with (hybridroute_policy.defaults)."""
 
     def clients(self) -> list[UpstreamClient]:
         return [self.large, *self.small.values()]
@@ -62,6 +70,7 @@ def build_state(
     source: str,
     previous: RouterState | None = None,
     scorer: LoadedScorer | None = None,
+    defaults: int = CURRENT_DEFAULTS,
 ) -> RouterState:
     """Build a snapshot; raises on an unusable policy (e.g. an unreadable API key)."""
     reuse = {c.upstream: c for c in previous.clients()} if previous is not None else {}
@@ -85,6 +94,7 @@ def build_state(
         source=source,
         models_body=msgspec.json.encode(models),
         tier_header=policy.tiers.header.lower().encode() if policy.tiers.header else None,
+        defaults=defaults,
     )
 
 
@@ -101,10 +111,21 @@ class StateHolder:
 
     def __init__(self, state: RouterState) -> None:
         self.state = state
+        _announce(state)
 
     def swap(self, new: RouterState) -> RouterState:
         old, self.state = self.state, new
         if old is not new:
             retire(old, new)
-        log.info("policy in force: %s (%s)", new.digest[:12], new.source)
+        _announce(new)
         return old
+
+
+def _announce(state: RouterState) -> None:
+    log.info(
+        "policy in force: %s (%s; defaults %s; scorer %s)",
+        state.digest[:12],
+        state.source,
+        describe_defaults(state.defaults),
+        state.scorer.scorer.name,
+    )

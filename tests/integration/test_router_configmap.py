@@ -32,15 +32,22 @@ BODY = {"model": "hybrid", "messages": [{"role": "user", "content": "What is 2 p
 
 
 def configmap(namespace: str, name: str, doc: dict[str, Any] | str) -> str:
+    """As today's operator writes it: the policy and the defaults it leaves out (an older
+    operator's, without ``policy-defaults``: test_router_policy_defaults.py)."""
     text = doc if isinstance(doc, str) else yaml.safe_dump(doc)
     return json.dumps(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": namespace},
-            "data": {"policy.yaml": text},
+            "data": {"policy.yaml": text, "policy-defaults": "2"},
         }
     )
+
+
+def mount_marker(folder: Path) -> None:
+    """The mounted copy of that ConfigMap has the marker beside the policy file."""
+    (folder / "policy-defaults").write_text("2")
 
 
 def digest(doc: dict[str, Any]) -> str:
@@ -113,6 +120,7 @@ def test_configmap_overrides_the_mounted_file_fallback(
     from_cm = policy_doc(large, {"v2": s2})
     control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "p", from_cm))
     args = ("--policy-configmap", f"{ns}/p", "--kubeconfig", str(control_plane.kubeconfig))
+    mount_marker(tmp_path)
     with running_router(from_file, tmp_path, *args) as r:
         wait_for(lambda: ready(r.url)["policy"] == digest(from_cm), timeout=30)
         # a late kubelet update of the mounted copy must not roll the API's policy back
@@ -167,6 +175,7 @@ def test_a_configmap_deleted_then_created_again_is_followed_again(
     from_cm = policy_doc(large, {"v2": s2})
     control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "p", from_cm))
     args = ("--policy-configmap", f"{ns}/p", "--kubeconfig", str(control_plane.kubeconfig))
+    mount_marker(tmp_path)
     with running_router(policy_doc(large, {"v1": s1}), tmp_path, *args) as r:
         wait_for(lambda: ready(r.url)["policy"] == digest(from_cm), timeout=30)
         control_plane.kubectl("delete", "configmap", "-n", ns, "p")

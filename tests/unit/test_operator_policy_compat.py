@@ -14,9 +14,11 @@ import pytest
 import yaml
 from hybridroute_operator.api import parse_spec
 from hybridroute_operator.observed import LARGE, EndpointHealth, Observed, small_target
-from hybridroute_operator.render import RouteRef, build_policy
+from hybridroute_operator.render import RouteRef, build_policy, render
 from hybridroute_operator.render.policy import build_policy_configmap
 from hybridroute_policy import parse_policy
+from hybridroute_router.policy_source.file import marker_path
+from hybridroute_router.policy_source.reloader import PolicyDocument, read_policy
 from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
@@ -65,6 +67,12 @@ def rendered(spec: dict[str, Any]) -> str:
     cm = build_policy_configmap(ROUTE, build_policy(ROUTE, parse_spec(spec), READY))
     text: str = cm["data"]["policy.yaml"]
     return text
+
+
+def routed_scorer(text: str, marker: str | None) -> str:
+    """The scorer a router following the policy ConfigMap (API or mounted) reads."""
+    policy, _ = read_policy(PolicyDocument(text, marker), source="cm", from_configmap=True)
+    return str(policy.complexity.scorer)
 
 
 def leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -163,15 +171,38 @@ def test_a_route_naming_auto_renders_as_the_default_and_an_older_router_uses_the
     assert str(old_models().Policy.model_validate(doc).complexity.scorer) == "heuristic"
 
 
-def test_an_older_operator_leaves_out_scorer_heuristic_so_a_newer_router_uses_auto() -> None:
+def test_the_configmap_names_the_defaults_its_policy_leaves_out() -> None:
+    cm = build_policy_configmap(ROUTE, build_policy(ROUTE, parse_spec(PLAIN), READY))
+    assert cm["data"]["policy-defaults"] == "2"
+    assert routed_scorer(cm["data"]["policy.yaml"], cm["data"]["policy-defaults"]) == "auto"
+
+
+def test_an_older_operator_leaves_out_scorer_heuristic_and_a_newer_router_keeps_it() -> None:
     """The other order: an operator older than the router renders ``scorer: heuristic`` as
-    its default, left out, and a newer router reads that as ``auto``: the route's routing
-    changes whatever it says, until the operator is upgraded (docs/router.md)."""
+    its default, left out, and writes no ``policy-defaults``: a newer router reads that
+    ConfigMap with the defaults of then, so the route keeps the heuristic; once the
+    operator is upgraded it renders the scorer and the marker (docs/router.md)."""
     stored = {**PLAIN, "policy": {"complexity": {"scorer": "heuristic"}}}
     built = old_models().Policy.model_validate(yaml.safe_load(rendered(stored)))
     by_old_operator = yaml.safe_dump(
         built.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     )
     assert "scorer" not in yaml.safe_load(by_old_operator).get("complexity", {})
-    assert parse_policy(by_old_operator).complexity.scorer == "auto"
-    assert parse_policy(rendered(stored)).complexity.scorer == "heuristic"  # once upgraded
+    assert routed_scorer(by_old_operator, None) == "heuristic"
+    assert routed_scorer(rendered(stored), "2") == "heuristic"  # once upgraded
+    assert routed_scorer(rendered(PLAIN), "2") == "auto"  # a route at today's default
+
+
+def test_the_router_finds_the_marker_beside_its_mounted_policy() -> None:
+    """The mounted fallback: the router's volume holds every key of the ConfigMap (no
+    ``items``), so ``policy-defaults`` is a file beside the ``--policy`` file."""
+    children = render(ROUTE, parse_spec(PLAIN), READY)
+    deployment = next(c for c in children if c["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "policy")
+    assert volume == {"name": "policy", "configMap": {"name": "support-policy"}}
+    container = pod["containers"][0]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "policy")
+    policy_file = container["args"][container["args"].index("--policy") + 1]
+    assert policy_file == f"{mount['mountPath']}/policy.yaml"
+    assert str(marker_path(policy_file)) == f"{mount['mountPath']}/policy-defaults"

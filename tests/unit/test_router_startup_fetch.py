@@ -1,4 +1,4 @@
-"""The router's startup read of its policy ConfigMap (``fetch_policy_text``) against a
+"""The router's startup read of its policy ConfigMap (``fetch_policy_document``) against a
 real HTTP server on loopback that plays the API server: what time may fix is waited
 out with back-off, what it cannot fix fails at once with the reason."""
 
@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from hybridroute_router.policy_source.configmap import StartupFetchError, fetch_policy_text
+from hybridroute_router.policy_source.configmap import StartupFetchError, fetch_policy_document
 from hybridroute_router.policy_source.kube import KubeAccess
+from hybridroute_router.policy_source.reloader import PolicyDocument
 
 CONFIGMAP = {"metadata": {"name": "p"}, "data": {"policy.yaml": "route: r\n"}}
 
@@ -65,10 +66,17 @@ def test_a_configmap_created_after_the_router_started_is_waited_for(
 ) -> None:
     api.script[:] = [(404, {"message": "not found"}), (503, {"message": "etcd"}), (200, CONFIGMAP)]
     waits: list[float] = []
-    text = fetch_policy_text(access(api), "ns", "p", timeout=30, sleep=waits.append)
-    assert text == "route: r\n"
+    doc = fetch_policy_document(access(api), "ns", "p", timeout=30, sleep=waits.append)
+    assert doc == PolicyDocument("route: r\n", None)  # an older operator's: no marker
     assert api.paths == ["/api/v1/namespaces/ns/configmaps/p"] * 3
     assert waits == [0.5, 1.0]  # back-off doubles
+
+
+def test_the_defaults_marker_beside_the_policy_is_read_with_it(api: ScriptedApiServer) -> None:
+    marked = {"data": {"policy.yaml": "route: r\n", "policy-defaults": "2"}}
+    api.script[:] = [(200, marked)]
+    doc = fetch_policy_document(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
+    assert doc == PolicyDocument("route: r\n", "2")
 
 
 def test_permission_problems_fail_at_once_with_the_api_servers_message(
@@ -76,14 +84,14 @@ def test_permission_problems_fail_at_once_with_the_api_servers_message(
 ) -> None:
     api.script[:] = [(403, {"message": 'configmaps "p" is forbidden: User "x" cannot get'})]
     with pytest.raises(StartupFetchError, match='HTTP 403: configmaps "p" is forbidden'):
-        fetch_policy_text(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
+        fetch_policy_document(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
     assert len(api.paths) == 1
 
 
 def test_waiting_ends_at_the_timeout_naming_the_last_problem(api: ScriptedApiServer) -> None:
     api.script[:] = [(404, {})]
     with pytest.raises(StartupFetchError, match=r"configmap/ns/p: not found \(yet\); gave up"):
-        fetch_policy_text(access(api), "ns", "p", timeout=0, sleep=lambda _: None)
+        fetch_policy_document(access(api), "ns", "p", timeout=0, sleep=lambda _: None)
 
 
 @pytest.mark.parametrize(
@@ -99,20 +107,20 @@ def test_an_odd_answer_is_a_clear_error(
 ) -> None:
     api.script[:] = [answer]
     with pytest.raises(StartupFetchError, match=message):
-        fetch_policy_text(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
+        fetch_policy_document(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
 
 
 def test_a_5xx_with_an_odd_body_is_still_waited_out(api: ScriptedApiServer) -> None:
     api.script[:] = [(503, ["busy"]), (200, CONFIGMAP)]
     waits: list[float] = []
-    assert fetch_policy_text(access(api), "ns", "p", timeout=30, sleep=waits.append)
+    assert fetch_policy_document(access(api), "ns", "p", timeout=30, sleep=waits.append)
     assert waits == [0.5]
 
 
 def test_a_configmap_without_the_policy_key_is_refused(api: ScriptedApiServer) -> None:
     api.script[:] = [(200, {"data": {"other": "x"}})]
     with pytest.raises(StartupFetchError, match=r"has no 'policy\.yaml' key"):
-        fetch_policy_text(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
+        fetch_policy_document(access(api), "ns", "p", timeout=30, sleep=lambda _: None)
 
 
 def test_an_unreachable_api_server_is_retried_until_the_timeout() -> None:
@@ -121,5 +129,5 @@ def test_an_unreachable_api_server_is_retried_until_the_timeout() -> None:
     server.server_close()  # nothing listens there any more
     waits: list[float] = []
     with pytest.raises(StartupFetchError, match="did not answer"):
-        fetch_policy_text(gone, "ns", "p", timeout=0.5, sleep=waits.append)
+        fetch_policy_document(gone, "ns", "p", timeout=0.5, sleep=waits.append)
     assert waits, "an unreachable API server is worth waiting for"

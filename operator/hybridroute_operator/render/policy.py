@@ -6,6 +6,8 @@ import hashlib
 
 import yaml
 from hybridroute_policy import (
+    CURRENT_DEFAULTS,
+    DEFAULTS_KEY,
     ApiKeySource,
     LargeModel,
     Policy,
@@ -100,12 +102,17 @@ def policy_yaml(policy: Policy) -> str:
     policy later is optional, so the policy of a route that does not use it has no key an
     older router rejects (its models forbid unknown keys): routers may lag the operator.
     Defaults are therefore part of the policy contract: a changed one (``complexity.scorer``,
-    now ``auto``) needs its upgrade path (docs/router.md, "Upgrading: the default scorer")."""
+    now ``auto``) needs its upgrade path (docs/router.md, "Upgrading: the default scorer"):
+    the ConfigMap names the defaults generation beside it (:func:`build_policy_configmap`)."""
     doc = policy.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     return yaml.safe_dump(doc, sort_keys=True)
 
 
 def build_policy_configmap(route: RouteRef, policy: Policy) -> Manifest:
+    """``policy.yaml`` and, beside it, ``policy-defaults``: the generation of the defaults
+    it leaves out (hybridroute_policy.defaults). Routers that know the key read what is
+    left out with those defaults; without it (an older operator's ConfigMap) with those of
+    before the key (``complexity.scorer: heuristic``); older routers ignore it."""
     text = policy_yaml(policy)
     digest = hashlib.sha256(text.encode()).hexdigest()
     return {
@@ -117,7 +124,7 @@ def build_policy_configmap(route: RouteRef, policy: Policy) -> Manifest:
             "policy",
             annotations={POLICY_HASH_ANNOTATION: digest},
         ),
-        "data": {POLICY_KEY: text},
+        "data": {POLICY_KEY: text, DEFAULTS_KEY: str(CURRENT_DEFAULTS)},
     }
 
 

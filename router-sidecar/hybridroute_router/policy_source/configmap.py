@@ -1,7 +1,8 @@
-"""Follow one ConfigMap's ``policy.yaml`` through the Kubernetes API: GET it, then WATCH
-it from its resourceVersion; reconnect with back-off, re-list on 410 Gone. A deleted or
-invalid document leaves the last good policy in force. At startup, before any policy
-exists, :func:`fetch_policy_text` waits out what time may fix."""
+"""Follow one ConfigMap's ``policy.yaml`` (and its ``policy-defaults`` marker) through the
+Kubernetes API: GET it, then WATCH it from its resourceVersion; reconnect with back-off,
+re-list on 410 Gone. A deleted or invalid document leaves the last good policy in force.
+At startup, before any policy exists, :func:`fetch_policy_document` waits out what time
+may fix."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from hybridroute_policy import DEFAULTS_KEY
 
 from hybridroute_router.policy_source.kube import KubeAccess
-from hybridroute_router.policy_source.reloader import Reloader
+from hybridroute_router.policy_source.reloader import PolicyDocument, Reloader
 
 log = logging.getLogger("hybridroute.router.policy")
 POLICY_KEY = "policy.yaml"
@@ -30,7 +32,7 @@ class StartupFetchError(RuntimeError):
     """The policy ConfigMap could not be read at startup, with the reason to act on."""
 
 
-def fetch_policy_text(
+def fetch_policy_document(
     access: KubeAccess,
     namespace: str,
     name: str,
@@ -38,11 +40,11 @@ def fetch_policy_text(
     timeout: float,
     key: str = POLICY_KEY,
     sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """The ConfigMap's policy document, read once at startup. Unreachable API servers,
-    404, 429 and 5xx answers are retried with back-off (0.5 s doubling to 5 s, each
-    logged) until ``timeout`` seconds have passed; 401, 403 and other answers fail at
-    once (permissions do not fix themselves)."""
+) -> PolicyDocument:
+    """The ConfigMap's policy document and defaults marker, read once at startup.
+    Unreachable API servers, 404, 429 and 5xx answers are retried with back-off (0.5 s
+    doubling to 5 s, each logged) until ``timeout`` seconds have passed; 401, 403 and
+    other answers fail at once (permissions do not fix themselves)."""
     source = f"configmap/{namespace}/{name}"
     url = f"{access.server}/api/v1/namespaces/{namespace}/configmaps/{name}"
     deadline = time.monotonic() + timeout
@@ -54,7 +56,7 @@ def fetch_policy_text(
             problem = f"the API server did not answer ({type(exc).__name__}: {exc})"
         else:
             if resp.status_code == 200:
-                return _policy_text(resp, source, key)
+                return _policy_document(resp, source, key)
             problem = _describe_status(resp)
             if resp.status_code not in RETRIED_STATUSES:
                 raise StartupFetchError(f"{source}: {problem}")
@@ -75,15 +77,19 @@ def _json_object(resp: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _policy_text(resp: httpx.Response, source: str, key: str) -> str:
+def _marker(data: dict[str, Any]) -> str | None:
+    value = data.get(DEFAULTS_KEY)
+    return value if isinstance(value, str) else None
+
+
+def _policy_document(resp: httpx.Response, source: str, key: str) -> PolicyDocument:
     body = _json_object(resp)
     if body is None:
         raise StartupFetchError(f"{source}: the API server's answer is not a JSON object")
     data = body.get("data")
-    text = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(text, str):
+    if not isinstance(data, dict) or not isinstance(data.get(key), str):
         raise StartupFetchError(f"{source} has no {key!r} key")
-    return text
+    return PolicyDocument(data[key], _marker(data))
 
 
 def _describe_status(resp: httpx.Response) -> str:
@@ -129,7 +135,8 @@ class ConfigMapWatcher:
         if not isinstance(text, str):
             log.error("%s has no %r key; keeping the current policy", self.source, self.key)
             return
-        await self.reloader.offer(text, source=self.source, kind="configmap")
+        doc = PolicyDocument(text, _marker(data))
+        await self.reloader.offer(doc, source=self.source, kind="configmap")
 
     async def sync_once(self, client: httpx.AsyncClient) -> str | None:
         """GET the ConfigMap and offer it; returns its resourceVersion (None if absent)."""

@@ -1,5 +1,6 @@
 """Watch a policy file (a mounted ConfigMap too: kubelet swaps a symlink) by polling
-its status and content; changes go to the reloader."""
+its status and content; changes go to the reloader. A mounted operator ConfigMap also
+holds its ``policy-defaults`` marker, as a file beside ``policy.yaml``."""
 
 from __future__ import annotations
 
@@ -10,15 +11,46 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from hybridroute_router.policy_source.reloader import Reloader
+from hybridroute_policy import DEFAULTS_KEY
+
+from hybridroute_router.policy_source.reloader import PolicyDocument, Reloader
 
 log = logging.getLogger("hybridroute.router.policy")
+Stamp = tuple[tuple[int, int, int] | None, ...]
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def marker_path(policy_path: str | Path) -> Path:
+    """Where a mounted operator ConfigMap puts its ``policy-defaults`` key: beside
+    ``policy.yaml`` (the kubelet mounts every key of the ConfigMap as a file)."""
+    return Path(policy_path).parent / DEFAULTS_KEY
+
+
+def read_document(path: Path, marker: Path | None) -> PolicyDocument:
+    """The policy file's text and, with ``marker``, that file's content (None when it does
+    not exist). Raises OSError when either cannot be read."""
+    text = path.read_text(encoding="utf-8")
+    if marker is None:
+        return PolicyDocument(text)
+    try:
+        return PolicyDocument(text, marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return PolicyDocument(text, None)
 
 
 class FileWatcher:
     """``defer_to``: while it returns True (the ConfigMap watch is healthy), file changes
     are not applied: a mounted copy lags the API and could roll a newer policy back. The
-    change is applied once ``defer_to`` turns False, if the file still differs."""
+    change is applied once ``defer_to`` turns False, if the file still differs.
+    ``marker``: the ``policy-defaults`` file beside a mounted ConfigMap's policy (None for
+    a standalone policy file); a change to either file is a change."""
 
     def __init__(
         self,
@@ -27,21 +59,22 @@ class FileWatcher:
         *,
         interval: float = 1.0,
         defer_to: Callable[[], bool] | None = None,
+        marker: Path | None = None,
     ) -> None:
         self.path = Path(path)
+        self.marker = marker
         self.reloader = reloader
         self.interval = interval
         self.defer_to = defer_to
-        self._stamp: tuple[int, int, int] | None = None
-        self._ignored: tuple[int, int, int] | None = None
+        self._stamp: Stamp | None = None
+        self._ignored: Stamp | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
+    def _stat(self) -> Stamp | None:
+        policy = _stat(self.path)
+        if policy is None:
             return None
-        return st.st_mtime_ns, st.st_size, st.st_ino
+        return (policy,) if self.marker is None else (policy, _stat(self.marker))
 
     def prime(self) -> None:
         """Remember the file as loaded at startup."""
@@ -61,11 +94,11 @@ class FileWatcher:
             return
         self._stamp = stamp
         try:
-            text = await asyncio.to_thread(self.path.read_text, encoding="utf-8")
+            doc = await asyncio.to_thread(read_document, self.path, self.marker)
         except OSError as exc:
             log.error("cannot read policy file %s: %s", self.path, exc)
             return
-        await self.reloader.offer(text, source=str(self.path), kind="file")
+        await self.reloader.offer(doc, source=str(self.path), kind="file")
 
     async def _run(self) -> None:
         while True:
