@@ -91,12 +91,14 @@ def test_an_older_operators_configmap_keeps_the_heuristic_until_the_marker_comes
             wait_for(lambda: logged("policy in force"), timeout=30)
             assert ready(url)["scorer"] == "heuristic"
             assert ready(url)["scorer_requested"] == "heuristic"
+            assert ready(url)["policy_defaults"] == 1
             assert any('scorer="heuristic"' in line for line in scorer_info(url))
             assert logged("defaults 1 (complexity.scorer: heuristic when unset); scorer heuristic")
 
             # the operator is upgraded: same policy.yaml, now with its defaults named
             control_plane.kubectl("apply", "-f", "-", input=configmap(ns, "p", doc, "2"))
             wait_for(lambda: ready(url)["scorer"] == "auto", timeout=60)
+            assert ready(url)["policy_defaults"] == 2
             assert any('scorer="auto"' in line for line in scorer_info(url))
             assert logged(f"configmap/{ns}/p; defaults 2; scorer auto")
 
@@ -132,3 +134,4 @@ def test_a_standalone_policy_file_takes_todays_defaults(
     (tmp_path / "policy-defaults").write_text("1")  # not an operator's: not read
     with running_router(policy_doc(large, {"v1": s1}), tmp_path) as r:
         assert ready(r.url)["scorer"] == "auto"
+        assert ready(r.url)["policy_defaults"] == 2

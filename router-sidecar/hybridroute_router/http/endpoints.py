@@ -27,6 +27,7 @@ def readiness(state: RouterState) -> dict[str, Any]:
         "route": state.policy.route,
         "policy": state.digest,
         "source": state.source,
+        "policy_defaults": state.defaults,
         "scorer": state.scorer.scorer.name,
         "scorer_requested": state.scorer.requested,
         "scorer_fallback_reason": state.scorer.fallback_reason,
