@@ -56,7 +56,7 @@ class Reloader:
 
     ``from_configmap``: the router follows an operator's policy ConfigMap, so every
     document (the API's and the mounted file's) is read with the defaults its
-    ``policy-defaults`` marker names (:func:`document_defaults`).
+    ``policy-defaults`` marker names (:func:`read_policy`).
     """
 
     def __init__(
