@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 from collections.abc import Callable
@@ -33,16 +34,43 @@ def marker_path(policy_path: str | Path) -> Path:
     return Path(policy_path).parent / DEFAULTS_KEY
 
 
+READ_ATTEMPTS = 5
+"""Reads of a mounted ConfigMap that the kubelet may interrupt with an update, in a row."""
+
+
+def _versions(path: Path, marker: Path) -> tuple[str, str]:
+    """The files ``path`` and ``marker`` are now (a mounted ConfigMap: inside the folder
+    ``..data`` points at, which the kubelet never changes, only replaces)."""
+    return os.path.realpath(path), os.path.realpath(marker)
+
+
+def _read_marker(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
 def read_document(path: Path, marker: Path | None) -> PolicyDocument:
     """The policy file's text and, with ``marker``, that file's content (None when it does
-    not exist). Raises OSError when either cannot be read."""
-    text = path.read_text(encoding="utf-8")
+    not exist), both of one version of a mounted ConfigMap: the kubelet swaps ``..data``
+    to a new folder and deletes the old one, so both are read where their symlinks point,
+    and again if those moved meanwhile. Raises OSError when either cannot be read."""
     if marker is None:
-        return PolicyDocument(text)
-    try:
-        return PolicyDocument(text, marker.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return PolicyDocument(text, None)
+        return PolicyDocument(path.read_text(encoding="utf-8"))
+    for _ in range(READ_ATTEMPTS):
+        version = _versions(path, marker)
+        try:
+            doc = PolicyDocument(
+                Path(version[0]).read_text(encoding="utf-8"), _read_marker(version[1])
+            )
+        except FileNotFoundError:
+            if _versions(path, marker) == version:
+                raise
+            continue  # the folder read from was deleted after a swap
+        if _versions(path, marker) == version:
+            return doc
+    raise OSError(errno.EAGAIN, f"changed {READ_ATTEMPTS} times while read", str(path))
 
 
 class FileWatcher:
