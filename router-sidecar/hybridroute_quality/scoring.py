@@ -109,6 +109,8 @@ def _artifact(name: str) -> LearnedScorer:
     """A trained artifact (``hybridroute train``) by path, with or without ``.json``."""
     from hybridroute_router.scorers.learned import load_scorer
 
+    if not name:
+        raise ValueError("auto:ARTIFACT needs the path of a trained artifact after 'auto:'")
     path = Path(name)
     if not path.with_suffix(".json").is_file():
         raise ValueError(f"no scorer artifact at {path.with_suffix('.json')}")

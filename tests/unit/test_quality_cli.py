@@ -169,6 +169,8 @@ def test_eval_rejects_an_unknown_scorer(tmp_path: Path, capsys: pytest.CaptureFi
     data = _jsonl(tmp_path / "rows.jsonl", _tiny_rows(12))
     assert main(["eval", str(data), "--scorer", "psychic"]) == 2
     assert "unknown scorer 'psychic'" in capsys.readouterr().err
+    assert main(["eval", str(data), "--scorer", "auto:"]) == 2  # no artifact named
+    assert "auto:ARTIFACT needs the path of a trained artifact" in capsys.readouterr().err
 
 
 def test_calibrate_prints_a_snippet_for_a_target_share(
