@@ -101,3 +101,22 @@ def test_an_unchanged_mount_is_read_as_it_is(tmp_path: Path) -> None:
 def test_a_missing_policy_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_document(tmp_path / "policy.yaml", marker_path(tmp_path / "policy.yaml"))
+
+
+def test_a_mount_that_keeps_changing_while_read_is_an_error_not_a_mix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(tmp_path, "..v0", OLDER)
+    versions = iter(range(1, 100))
+    real = Path.read_text
+
+    def read_text(self: Path, *args: Any, **kwargs: Any) -> str:
+        text = real(self, *args, **kwargs)
+        if self.name == "policy.yaml":  # a kubelet update during every read
+            n = next(versions)
+            publish(tmp_path, f"..v{n}", NEWER if n % 2 else OLDER)
+        return text
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    with pytest.raises(OSError, match="changed 5 times while read"):
+        read_document(tmp_path / "policy.yaml", marker_path(tmp_path / "policy.yaml"))
