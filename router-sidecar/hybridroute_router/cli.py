@@ -182,7 +182,7 @@ def _initial_state(args: argparse.Namespace, access: KubeAccess | None) -> Route
         try:
             doc = read_document(Path(args.policy), marker)
         except OSError as exc:
-            raise PolicyError(f"{source}: cannot read: {exc.strerror}") from exc
+            raise PolicyError(f"{source}: cannot read: {exc.strerror or exc}") from exc
     else:
         assert access is not None
         namespace, name = _split_configmap(args.policy_configmap)

@@ -190,3 +190,17 @@ def test_console_script_refuses_an_invalid_policy_at_startup(tmp_path: Path) -> 
     )
     assert result.returncode != 0
     assert "large: Field required" in result.stderr
+
+
+def test_console_script_refuses_a_policy_file_that_is_not_utf8_with_a_message(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(b"large: \xff\xfe\n")
+    exe = Path(sys.executable).with_name("hybridroute-router")
+    result = subprocess.run(
+        [str(exe), "--policy", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert f"{path}: not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr

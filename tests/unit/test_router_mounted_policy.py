@@ -98,6 +98,17 @@ def test_an_unchanged_mount_is_read_as_it_is(tmp_path: Path) -> None:
     assert doc == PolicyDocument(OLDER["policy.yaml"], None)
 
 
+def test_a_file_that_is_not_utf8_is_an_error_naming_it(tmp_path: Path) -> None:
+    policy, marker = tmp_path / "policy.yaml", marker_path(tmp_path / "policy.yaml")
+    policy.write_bytes(b"large: \xff\n")
+    with pytest.raises(OSError, match=r"policy\.yaml: not UTF-8 text"):
+        read_document(policy, None)
+    policy.write_text("large: {}\n")
+    marker.write_bytes(b"\xff")
+    with pytest.raises(OSError, match="policy-defaults: not UTF-8 text"):
+        read_document(policy, marker)
+
+
 def test_a_missing_policy_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_document(tmp_path / "policy.yaml", marker_path(tmp_path / "policy.yaml"))

@@ -44,9 +44,23 @@ def _versions(path: Path, marker: Path) -> tuple[str, str]:
     return os.path.realpath(path), os.path.realpath(marker)
 
 
-def _read_marker(path: str) -> str | None:
+def _text(path: str | Path, shown: Path) -> str:
+    """A file's UTF-8 text. Errors are OSErrors whose ``strerror`` names ``shown`` (the
+    path the user gave, not the kubelet's timestamped folder), a file that is not UTF-8
+    too; FileNotFoundError stays itself (a swap of the mount, or no marker)."""
     try:
         return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise OSError(errno.EILSEQ, f"{shown}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise OSError(exc.errno, f"{shown}: {exc.strerror}") from exc
+
+
+def _read_marker(path: str, shown: Path) -> str | None:
+    try:
+        return _text(path, shown)
     except FileNotFoundError:
         return None
 
@@ -57,13 +71,11 @@ def read_document(path: Path, marker: Path | None) -> PolicyDocument:
     to a new folder and deletes the old one, so both are read where their symlinks point,
     and again if those moved meanwhile. Raises OSError when either cannot be read."""
     if marker is None:
-        return PolicyDocument(path.read_text(encoding="utf-8"))
+        return PolicyDocument(_text(path, path))
     for _ in range(READ_ATTEMPTS):
         version = _versions(path, marker)
         try:
-            doc = PolicyDocument(
-                Path(version[0]).read_text(encoding="utf-8"), _read_marker(version[1])
-            )
+            doc = PolicyDocument(_text(version[0], path), _read_marker(version[1], marker))
         except FileNotFoundError:
             if _versions(path, marker) == version:
                 raise
@@ -124,7 +136,7 @@ class FileWatcher:
         try:
             doc = await asyncio.to_thread(read_document, self.path, self.marker)
         except OSError as exc:
-            log.error("cannot read policy file %s: %s", self.path, exc)
+            log.error("cannot read policy file %s: %s", self.path, exc.strerror or exc)
             return
         await self.reloader.offer(doc, source=str(self.path), kind="file")
 
