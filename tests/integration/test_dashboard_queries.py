@@ -107,12 +107,6 @@ def test_dashboard_is_well_formed(dashboard: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def large() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("large", "large answer") as pair:
-        yield pair
-
-
-@pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
     with fake_upstream("small", "small answer here") as pair:
         yield pair

@@ -4,29 +4,16 @@ router writes with its cascade on: the cascaded requests and their escalations."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hybridroute_quality.cli import main
-from router_harness import FakeUpstream, fake_upstream, policy_doc, running_router, wait_for
+from router_harness import policy_doc, running_router, wait_for
 
 pytestmark = pytest.mark.integration
 
 SIMPLE = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture
-def large() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("large", "large answer") as pair:
-        yield pair
-
-
-@pytest.fixture
-def small() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("small", "small answer") as pair:
-        yield pair
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

@@ -6,14 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from router_harness import (
-    FakeUpstream,
-    fake_upstream,
     metrics_with,
     policy_doc,
     running_router,
@@ -23,18 +20,6 @@ from router_harness import (
 pytestmark = pytest.mark.integration
 
 SIMPLE = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture
-def large() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("large", "large answer") as pair:
-        yield pair
-
-
-@pytest.fixture
-def small() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("small", "small answer") as pair:
-        yield pair
 
 
 def cascade_doc(large: Any, small: Any, tmp_path: Path, streaming: str = "skip") -> dict[str, Any]:

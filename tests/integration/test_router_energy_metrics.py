@@ -22,12 +22,6 @@ LARGE_J, SMALL_J = 3000, 300
 
 
 @pytest.fixture
-def large() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("large", "large answer") as pair:
-        yield pair
-
-
-@pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
     with fake_upstream("small", "small answer here") as pair:
         yield pair

@@ -14,8 +14,6 @@ import httpx
 import openai
 import pytest
 from router_harness import (
-    FakeUpstream,
-    fake_upstream,
     policy_doc,
     running_router,
     wait_for,
@@ -50,18 +48,6 @@ def _release_held_ports() -> Iterator[None]:
     yield
     while _HELD:
         _HELD.pop().close()
-
-
-@pytest.fixture
-def large() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("large", "large answer") as pair:
-        yield pair
-
-
-@pytest.fixture
-def small() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("small", "small answer") as pair:
-        yield pair
 
 
 def doc(large_url: str, small_url: str, **sections: Any) -> dict[str, Any]:

@@ -31,12 +31,6 @@ TRACEPARENT = f"00-{PARENT_TRACE}-00f067aa0ba902b7-01"
 
 
 @pytest.fixture
-def large() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("large", "large answer") as pair:
-        yield pair
-
-
-@pytest.fixture
 def small() -> Iterator[tuple[FakeUpstream, str]]:
     with fake_upstream("small", "small answer here") as pair:
         yield pair

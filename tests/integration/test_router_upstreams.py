@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from router_harness import (
     FakeUpstream,
-    fake_upstream,
     policy_doc,
     running_router,
     serving,
@@ -27,12 +25,6 @@ from router_harness import (
 pytestmark = pytest.mark.integration
 
 BODY = {"model": "hybrid", "messages": [{"role": "user", "content": "What is 2 plus 2?"}]}
-
-
-@pytest.fixture
-def large() -> Iterator[tuple[FakeUpstream, str]]:
-    with fake_upstream("large", "large answer") as pair:
-        yield pair
 
 
 def test_api_keys_from_env_and_file_go_only_to_their_own_upstream(
